@@ -1,0 +1,74 @@
+"""The application factory. Nothing is created at import; `python app.py` runs a development server."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Mapping
+
+from flask import Flask
+from jinja2 import StrictUndefined
+
+import webhooks
+from telephony.codes import CodeVault
+from telephony.config import gather, load_settings
+from telephony.errors import ConfigError
+from telephony.providers import build_providers
+from telephony.service import VerificationService
+from telephony.store import Store, store_from_url
+
+MAX_BODY = 16 * 1024
+
+
+def create_app(
+    config: Mapping[str, str] | None = None,
+    *,
+    store: Store | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Flask:
+    """Build the app from `config` (environment names) over the environment over `.env`.
+
+    Raises `ConfigError` naming the variable when a setting is missing or invalid. `store` and
+    `clock` let tests share one store between apps or drive time by hand.
+    """
+    settings = load_settings(gather(config))
+    _configure_logging()
+    app = Flask(__name__, template_folder="xml_templates")
+    app.jinja_env.undefined = StrictUndefined
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, TESTING=settings.app_env == "test")
+    app.json.sort_keys = False  # keep the contract's field order
+    store = store or store_from_url(settings.redis_url, clock=clock)
+    service = VerificationService(
+        settings,
+        store,
+        build_providers(settings, store),
+        CodeVault(settings.secret_key, settings.secret_key_fallbacks),
+        clock=clock or time.time,
+    )
+    app.extensions["verification"] = service
+    webhooks.init_app(app, settings)
+    return app
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("telephony").setLevel(logging.INFO)
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # request dumps are noise
+
+
+def main() -> None:
+    overrides = {} if gather(None).get("APP_ENV") else {"APP_ENV": "development"}
+    try:
+        app = create_app(overrides)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    port = app.extensions["verification"].settings.port
+    app.run(host="127.0.0.1", port=port, threaded=True)
+
+
+if __name__ == "__main__":
+    main()

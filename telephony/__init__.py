@@ -1,0 +1,1 @@
+"""The domain: codes, phone numbers, verifications, the store and the providers. No Flask here."""

@@ -1,0 +1,238 @@
+"""Typed settings, built once from `.env`, the environment and an explicit mapping, then validated."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from telephony.errors import ConfigError
+from telephony.phone import InvalidPhoneNumber, to_e164
+
+ENVIRONMENTS = ("development", "test", "production")
+PROVIDERS = ("console", "twilio", "plivo", "signalwire", "flowroute")
+VOICE_CAPABLE = ("console", "twilio", "plivo", "signalwire")
+
+# Settings each provider needs before it can be used for any channel.
+PROVIDER_SETTINGS: dict[str, tuple[str, ...]] = {
+    "console": (),
+    "twilio": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"),
+    "plivo": ("PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN", "PLIVO_FROM"),
+    "signalwire": (
+        "SIGNALWIRE_PROJECT",
+        "SIGNALWIRE_TOKEN",
+        "SIGNALWIRE_SPACE",
+        "SIGNALWIRE_FROM",
+        "SIGNALWIRE_SIGNING_KEY",
+    ),
+    "flowroute": (
+        "FLOWROUTE_ACCESS_KEY",
+        "FLOWROUTE_SECRET_KEY",
+        "FLOWROUTE_FROM",
+        "FLOWROUTE_WEBHOOK_SECRET",
+    ),
+}
+CALLER_NUMBER_SETTINGS = ("TWILIO_FROM", "PLIVO_FROM", "SIGNALWIRE_FROM", "FLOWROUTE_FROM")
+CREDENTIAL_SETTINGS = tuple(
+    name for names in PROVIDER_SETTINGS.values() for name in names if name not in CALLER_NUMBER_SETTINGS
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the service reads, already parsed and checked."""
+
+    app_env: str
+    secret_key: str
+    secret_key_fallbacks: tuple[str, ...]
+    api_keys: tuple[str, ...]
+    public_base_url: str
+    redis_url: str
+    sms_providers: tuple[str, ...]
+    voice_providers: tuple[str, ...]
+    otp_length: int
+    otp_ttl: int
+    otp_max_checks: int
+    otp_max_sends: int
+    otp_brand: str
+    otp_resend_cooldown: int
+    provider_timeout: float
+    demo_enabled: bool
+    port: int
+    credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def development(self) -> bool:
+        """True in `development` and `test`: the modes where dev-only routes exist."""
+        return self.app_env != "production"
+
+    def credential(self, name: str) -> str:
+        """A provider setting by its environment name (validated present when the provider is used)."""
+        return self.credentials.get(name, "")
+
+    def __repr__(self) -> str:  # secrets stay out of reprs, logs and tracebacks
+        return f"Settings(app_env={self.app_env!r}, providers={self.sms_providers}/{self.voice_providers})"
+
+
+def gather(config: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Merge the sources: `.env` in the working directory < the environment < `config`."""
+    merged: dict[str, str] = {}
+    dotenv_file = Path.cwd() / ".env"
+    if dotenv_file.is_file():
+        merged.update({k: v for k, v in dotenv_values(dotenv_file).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+    merged.update({k: str(v) for k, v in (config or {}).items()})
+    return merged
+
+
+def load_settings(raw: Mapping[str, str]) -> Settings:
+    """Parse and validate; raise `ConfigError` naming the first bad variable."""
+    env = _choice(raw, "APP_ENV", "production", ENVIRONMENTS)
+    production = env == "production"
+    default_provider = _choice(raw, "OTP_PROVIDER", "console", PROVIDERS)
+    sms = _provider_list(raw, "SMS_PROVIDER", default_provider, PROVIDERS)
+    voice = _provider_list(raw, "VOICE_PROVIDER", default_provider, VOICE_CAPABLE)
+    redis_url = raw.get("REDIS_URL", "").strip()
+    if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL", "must start with redis://, rediss:// or unix://")
+    secret = raw.get("SECRET_KEY", "")
+    api_keys = _csv(raw.get("API_KEYS", ""))
+    if production:
+        _refuse_unsafe_production(raw, sms + voice, redis_url, secret, api_keys)
+    if secret and len(secret) < 16:
+        raise ConfigError("SECRET_KEY", "must be at least 16 characters")
+    for name in sorted({n for p in sms + voice for n in PROVIDER_SETTINGS[p]}):
+        if not raw.get(name, "").strip():
+            raise ConfigError(name, f"is required when {_who_uses(name, sms, voice)} is a provider")
+        if name in CALLER_NUMBER_SETTINGS:
+            _e164(raw, name)
+    return Settings(
+        app_env=env,
+        secret_key=secret or secrets.token_urlsafe(32),
+        secret_key_fallbacks=_csv(raw.get("SECRET_KEY_FALLBACKS", "")),
+        api_keys=api_keys,
+        public_base_url=_base_url(raw),
+        redis_url=redis_url,
+        sms_providers=sms,
+        voice_providers=voice,
+        otp_length=_int(raw, "OTP_LENGTH", 6, 4, 10),
+        otp_ttl=_int(raw, "OTP_TTL", 600, 1, 86400),
+        otp_max_checks=_int(raw, "OTP_MAX_CHECKS", 5, 1, 100),
+        otp_max_sends=_int(raw, "OTP_MAX_SENDS", 5, 1, 20),
+        otp_brand=_brand(raw),
+        otp_resend_cooldown=_int(raw, "OTP_RESEND_COOLDOWN", 30, 0, 3600),
+        provider_timeout=_float(raw, "PROVIDER_TIMEOUT", 5.0, 0.1, 60.0),
+        demo_enabled=not production or _bool(raw, "DEMO_ENABLED", False),
+        port=_int(raw, "PORT", 5000, 1, 65535),
+        credentials={n: raw.get(n, "").strip() for n in CREDENTIAL_SETTINGS + CALLER_NUMBER_SETTINGS},
+    )
+
+
+def _refuse_unsafe_production(
+    raw: Mapping[str, str], providers: tuple[str, ...], redis_url: str, secret: str, keys: tuple
+) -> None:
+    checks: list[tuple[bool, str, str]] = [
+        (not secret, "SECRET_KEY", "is required in production"),
+        (not keys, "API_KEYS", "is required in production (otherwise /v1 would be open)"),
+        (not raw.get("PUBLIC_BASE_URL", "").strip(), "PUBLIC_BASE_URL", "is required in production"),
+        (not redis_url, "REDIS_URL", "is required in production (the memory store is for development)"),
+    ]
+    if "console" in providers:
+        name = next(
+            (n for n in ("SMS_PROVIDER", "VOICE_PROVIDER") if "console" in _csv(raw.get(n, ""))),
+            "OTP_PROVIDER",
+        )
+        checks.append((True, name, "must not be console in production (it sends nothing)"))
+    for bad, name, why in checks:
+        if bad:
+            raise ConfigError(name, why)
+
+
+def _who_uses(name: str, sms: tuple[str, ...], voice: tuple[str, ...]) -> str:
+    return next(p for p, names in PROVIDER_SETTINGS.items() if name in names and p in sms + voice)
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _choice(raw: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = raw.get(name, "").strip().lower() or default
+    if value not in allowed:
+        raise ConfigError(name, f"must be one of {', '.join(allowed)} (got {value!r})")
+    return value
+
+
+def _provider_list(raw: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    names = tuple(p.lower() for p in _csv(raw.get(name, ""))) or (default,)
+    for provider in names:
+        if provider not in allowed:
+            if provider in PROVIDERS:
+                raise ConfigError(name, f"{provider} cannot place calls (choose from {', '.join(allowed)})")
+            raise ConfigError(name, f"unknown provider {provider!r} (choose from {', '.join(allowed)})")
+    if len(set(names)) != len(names):
+        raise ConfigError(name, "lists a provider twice")
+    return names
+
+
+def _number(raw: Mapping[str, str], name: str, default: str, parse: Callable[[str], Any]) -> Any:
+    text = raw.get(name, "").strip() or default
+    try:
+        return parse(text)
+    except ValueError:
+        raise ConfigError(name, f"must be a number (got {text!r})") from None
+
+
+def _int(raw: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = _number(raw, name, str(default), int)
+    if not low <= value <= high:
+        raise ConfigError(name, f"must be between {low} and {high} (got {value})")
+    return value
+
+
+def _float(raw: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    value = _number(raw, name, str(default), float)
+    if not low <= value <= high:
+        raise ConfigError(name, f"must be between {low} and {high} (got {value})")
+    return value
+
+
+def _bool(raw: Mapping[str, str], name: str, default: bool) -> bool:
+    text = raw.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(name, f"must be 1 or 0 (got {text!r})")
+
+
+def _base_url(raw: Mapping[str, str]) -> str:
+    url = raw.get("PUBLIC_BASE_URL", "").strip() or "http://127.0.0.1:5000"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError("PUBLIC_BASE_URL", f"must be an origin such as https://example.ngrok.app (got {url!r})")
+    if "_" in parts.netloc:
+        raise ConfigError("PUBLIC_BASE_URL", "must not contain '_' (carriers refuse such hostnames)")
+    return url.rstrip("/")
+
+
+def _brand(raw: Mapping[str, str]) -> str:
+    brand = raw.get("OTP_BRAND", "").strip() or "Verify"
+    if len(brand) > 30 or any(not ch.isprintable() for ch in brand):
+        raise ConfigError("OTP_BRAND", "must be at most 30 printable characters")
+    return brand
+
+
+def _e164(raw: Mapping[str, str], name: str) -> str:
+    try:
+        return to_e164(raw[name])
+    except InvalidPhoneNumber:
+        raise ConfigError(name, f"must be a phone number in E.164 form (got {raw[name]!r})") from None

@@ -1,0 +1,72 @@
+"""Domain errors. `webhooks/` turns each `ServiceError` into the contract's JSON error shape."""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message starts with the variable's name."""
+
+    def __init__(self, variable: str, why: str) -> None:
+        super().__init__(f"{variable} {why}")
+        self.variable = variable
+
+
+class ServiceError(Exception):
+    """An expected refusal with a contract error code and HTTP status."""
+
+    code = "invalid_request"
+    status = 400
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class InvalidRequest(ServiceError):
+    code, status = "invalid_request", 400
+
+
+class InvalidPhone(ServiceError):
+    code, status = "invalid_phone_number", 400
+
+
+class NotFound(ServiceError):
+    code, status = "not_found", 404
+
+
+class NotPending(ServiceError):
+    code, status = "not_pending", 409
+
+
+class RateLimited(ServiceError):
+    code, status = "rate_limited", 429
+
+
+class MaxAttempts(ServiceError):
+    code, status = "max_attempts_reached", 429
+
+
+class OptedOut(ServiceError):
+    code, status = "opted_out", 403
+
+
+class CountryNotAllowed(ServiceError):
+    code, status = "country_not_allowed", 403
+
+
+class ProviderFailed(ServiceError):
+    code, status = "provider_error", 502
+
+
+class StoreUnavailable(ServiceError):
+    code, status = "store_unavailable", 503
+
+
+class ProviderError(Exception):
+    """A provider's API refused or failed a send; `transient` ones are worth another provider."""
+
+    def __init__(self, provider: str, message: str, *, transient: bool = True) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.transient = transient

@@ -1,0 +1,38 @@
+"""Phone numbers: parse anything a person or a carrier sends into E.164, and mask for logs."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+
+class InvalidPhoneNumber(ValueError):
+    """The text is not a valid, dialable phone number."""
+
+
+def to_e164(raw: str, *, default_region: str | None = None) -> str:
+    """Parse `raw` (E.164, national with `default_region`, or carrier digits without `+`)."""
+    text = (raw or "").strip()
+    if not text or len(text) > 32:
+        raise InvalidPhoneNumber(raw)
+    if default_region is None and not text.startswith("+"):
+        # Carriers (Plivo, Flowroute) send international numbers without the leading +.
+        text = "+" + text
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException:
+        raise InvalidPhoneNumber(raw) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneNumber(raw)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def region_of(e164: str) -> str | None:
+    """The ISO country code of an E.164 number (`US`, `FR`...), or None when unknown."""
+    return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+
+
+def mask(e164: str) -> str:
+    """`+14155550100` -> `+1415*****00`: enough to tell numbers apart in logs, not to dial them."""
+    if len(e164) < 8:
+        return "*" * len(e164)
+    return e164[:5] + "*" * (len(e164) - 7) + e164[-2:]

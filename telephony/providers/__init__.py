@@ -1,0 +1,31 @@
+"""Provider adapters by name, built from settings (the only place that knows them all)."""
+
+from __future__ import annotations
+
+from telephony.config import Settings
+from telephony.providers.base import FormData, Provider, StatusReport, WebhookRequest
+from telephony.store import Store
+
+__all__ = ["FormData", "Provider", "StatusReport", "WebhookRequest", "build_providers"]
+
+
+def _build(name: str, settings: Settings, store: Store) -> Provider:
+    c = settings.credential
+    if name == "console":
+        from telephony.providers.console import ConsoleProvider
+
+        return ConsoleProvider(store)
+    if name == "twilio":
+        from telephony.providers.twilio import TwilioProvider
+
+        return TwilioProvider(
+            c("TWILIO_ACCOUNT_SID"), c("TWILIO_AUTH_TOKEN"), c("TWILIO_FROM"),
+            timeout=settings.provider_timeout, ttl=settings.otp_ttl,
+        )  # fmt: skip
+    raise NotImplementedError(f"provider {name} is not available yet")
+
+
+def build_providers(settings: Settings, store: Store) -> dict[str, Provider]:
+    """One adapter per provider named in SMS_PROVIDER or VOICE_PROVIDER."""
+    names = dict.fromkeys(settings.sms_providers + settings.voice_providers)
+    return {name: _build(name, settings, store) for name in names}

@@ -1,0 +1,49 @@
+"""The `Store` protocol: every operation on shared state that must be atomic is one call here."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from telephony.lifecycle import CheckOutcome
+from telephony.models import Verification
+
+__all__ = ["OUTBOX_LIMIT", "CheckOutcome", "Store"]
+
+
+OUTBOX_LIMIT = 100  # development outbox entries kept
+
+
+class Store(Protocol):
+    """Implementations raise `telephony.errors.StoreUnavailable` when the backend cannot answer."""
+
+    def create(self, v: Verification) -> None:
+        """Store a new verification and make it its number's newest; expires at `v.expires_at`."""
+
+    def get(self, verification_id: str) -> Verification | None:
+        """The verification, or None when unknown or expired."""
+
+    def save(self, v: Verification) -> Verification | None:
+        """Compare-and-set: write `v` only if the stored version is still `v.version`.
+
+        Returns the stored verification (its version one higher), or None on a conflict or expiry.
+        """
+
+    def check(self, verification_id: str, candidate_macs: list[str]) -> tuple[CheckOutcome, Verification | None]:
+        """Atomically compare a candidate code's MACs and consume one check or approve.
+
+        A wrong code spends one of `checks_left`; spending the last one makes the status
+        `max_attempts_reached`; the right code makes it `approved`. Only a pending verification
+        changes.
+        """
+
+    def latest_for(self, e164: str) -> str | None:
+        """Id of the newest verification started for a number, if it has not expired."""
+
+    def outbox_push(self, entry: dict) -> None:
+        """Keep a development outbox entry (console provider), newest first, bounded."""
+
+    def outbox_list(self) -> list[dict]:
+        """The development outbox, newest first."""
+
+    def ping(self) -> bool:
+        """True when the backend answers."""

@@ -1,0 +1,24 @@
+"""The webhook URLs handed to carriers. Paths are the contract's; the base is PUBLIC_BASE_URL.
+
+`a` in the query names the attempt (its index in the verification's sends) so a callback finds
+its send even before the provider's id is recorded. Carriers sign the query with the rest.
+"""
+
+from __future__ import annotations
+
+
+def answer_url(base: str, provider: str, verification_id: str, attempt: int) -> str:
+    return f"{base}/webhooks/{provider}/voice/{verification_id}?a={attempt}"
+
+
+def menu_url(base: str, provider: str, verification_id: str, attempt: int) -> str:
+    return f"{base}/webhooks/{provider}/voice/{verification_id}/menu?a={attempt}"
+
+
+def status_url(base: str, provider: str, kind: str, verification_id: str, attempt: int) -> str:
+    """`kind` is `message` or `call`."""
+    return f"{base}/webhooks/{provider}/status/{kind}/{verification_id}?a={attempt}"
+
+
+def inbound_sms_url(base: str, provider: str) -> str:
+    return f"{base}/webhooks/{provider}/sms"

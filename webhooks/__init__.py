@@ -1,0 +1,18 @@
+"""Flask adapters: parse a request, call the service, render the answer. No provider SDKs here."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from telephony.config import Settings
+from webhooks import api, carrier, demo, errors
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    errors.init_app(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(carrier.bp)
+    if settings.demo_enabled:
+        app.register_blueprint(demo.bp)
+    if settings.development:
+        app.register_blueprint(demo.dev)

@@ -1,0 +1,113 @@
+"""The REST API under /v1: JSON in, the contract's verification shape out."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from telephony.errors import InvalidRequest, ServiceError
+from telephony.models import Verification, public_view
+from webhooks.context import service
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+
+
+class Unauthorized(ServiceError):
+    code, status = "unauthorized", 401
+
+
+class UnsupportedMediaType(ServiceError):
+    code, status = "unsupported_media_type", 415
+
+
+@bp.before_request
+def authenticate() -> None:
+    keys = service().settings.api_keys
+    if not keys:
+        return  # development without API_KEYS: /v1 is open (production refuses to start so)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    supplied = token.strip().encode()
+    # Compare against every key so the time taken says nothing about which one came close.
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(supplied, key.encode())
+    if scheme.lower() != "bearer" or not matched:
+        raise Unauthorized("Send `Authorization: Bearer <API key>`.")
+
+
+def body(*allowed: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The JSON object sent, holding only `allowed` fields and every `required` one."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        data: Any = {}
+    elif not request.is_json:
+        raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")
+    else:
+        data = request.get_json(silent=True)
+        if data is None:
+            raise InvalidRequest("The body is not valid JSON.")
+    if not isinstance(data, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise InvalidRequest(f"Unknown field: {unknown[0]}.")
+    for name in required:
+        if name not in data:
+            raise InvalidRequest(f"Missing field: {name}.")
+    for name, value in data.items():
+        if not isinstance(value, str):
+            raise InvalidRequest(f"`{name}` must be a string.")
+    return data
+
+
+def answer(v: Verification, status: int = 200, **extra: Any) -> tuple[Response, int]:
+    return jsonify({**public_view(v), **extra}), status
+
+
+@bp.post("/verifications")
+def start_verification() -> tuple[Response, int]:
+    data = body("to", "channel", "locale", required=("to",))
+    v = service().start(data["to"], data.get("channel", "sms"), data.get("locale"))
+    response, status = answer(v, 201)
+    response.headers["Location"] = f"{request.script_root}/v1/verifications/{v.id}"
+    return response, status
+
+
+@bp.get("/verifications/<verification_id>")
+def get_verification(verification_id: str) -> tuple[Response, int]:
+    return answer(service().get(verification_id))
+
+
+@bp.post("/verifications/<verification_id>/check")
+def check_verification(verification_id: str) -> tuple[Response, int]:
+    data = body("code", required=("code",))
+    v, valid = service().check(verification_id, data["code"])
+    return answer(v, valid=valid)
+
+
+@bp.post("/verification-checks")
+def check_by_number() -> tuple[Response, int]:
+    data = body("to", "code", required=("to", "code"))
+    v, valid = service().check_by_number(data["to"], data["code"])
+    return answer(v, valid=valid)
+
+
+@bp.post("/verifications/<verification_id>/resend")
+def resend_verification(verification_id: str) -> tuple[Response, int]:
+    data = body("channel")
+    return answer(service().resend(verification_id, data.get("channel")))
+
+
+@bp.post("/verifications/<verification_id>/cancel")
+def cancel_verification(verification_id: str) -> tuple[Response, int]:
+    body()
+    return answer(service().cancel(verification_id))
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response

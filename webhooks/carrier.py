@@ -1,0 +1,102 @@
+"""Carrier webhooks: answer URLs, keypad menus, delivery receipts, call status, inbound SMS.
+
+Order for each: find the provider, check its signature against the public URL (403 and nothing
+changed when it fails), parse, hand to the service, answer quickly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import Blueprint, Response, abort, render_template, request
+
+from telephony.models import Channel
+from telephony.providers import FormData, Provider, WebhookRequest
+from telephony.service import VoiceScript
+from telephony.urls import menu_url
+from telephony.wording import words
+from webhooks.context import service
+
+bp = Blueprint("carrier", __name__, url_prefix="/webhooks/<provider>")
+log = logging.getLogger("webhooks")
+T = TypeVar("T")
+
+
+def signed_request(provider_name: str) -> tuple[Provider, WebhookRequest]:
+    """The provider and the request as it signed it; aborts 404 (unknown) or 403 (bad signature)."""
+    provider = service().providers.get(provider_name)
+    if provider is None:
+        abort(404)
+    query = request.query_string.decode("latin-1")
+    url = service().settings.public_base_url + request.path + (f"?{query}" if query else "")
+    raw = request.get_data(cache=True)
+    form = FormData(request.form.lists()) if request.method == "POST" else FormData()
+    webhook = WebhookRequest(url=url, method=request.method, headers=dict(request.headers), form=form, body=raw)
+    if not provider.verify(webhook):
+        log.warning("webhook.signature_invalid provider=%s url=%s", provider_name, request.path)
+        abort(403)
+    return provider, webhook
+
+
+def attempt_index() -> int:
+    value = request.args.get("a", "")
+    return int(value) if value.isdigit() and len(value) < 4 else -1
+
+
+def xml(template: str, **context: object) -> Response:
+    return Response(render_template(template, **context), mimetype="text/xml")
+
+
+def call_markup(provider: Provider, verification_id: str, script: VoiceScript) -> Response:
+    menu = menu_url(service().settings.public_base_url, provider.name, verification_id, attempt_index())
+    return xml(f"{provider.dialect}/call.xml", script=script, text=words(script.locale), menu_url=menu)
+
+
+@bp.post("/voice/<verification_id>")
+def answer_call(provider: str, verification_id: str) -> Response:
+    adapter, _ = signed_request(provider)
+    return call_markup(adapter, verification_id, service().voice_script(provider, verification_id, attempt_index()))
+
+
+@bp.post("/voice/<verification_id>/menu")
+def call_menu(provider: str, verification_id: str) -> Response:
+    adapter, webhook = signed_request(provider)
+    if webhook.form.first("Digits") == "1":
+        script = service().voice_script(provider, verification_id, attempt_index())
+        return call_markup(adapter, verification_id, script)
+    script = service().voice_script(provider, verification_id, -1)  # nothing to say but goodbye
+    return xml(f"{adapter.dialect}/goodbye.xml", script=script, text=words(script.locale))
+
+
+@bp.post("/status/message/<verification_id>")
+def message_status(provider: str, verification_id: str) -> tuple[str, int]:
+    adapter, webhook = signed_request(provider)
+    report = _parsed(adapter.message_status, webhook)
+    service().on_status(provider, Channel.SMS, verification_id, attempt_index(), report)
+    return "", 204
+
+
+@bp.post("/status/call/<verification_id>")
+def call_status(provider: str, verification_id: str) -> tuple[str, int]:
+    adapter, webhook = signed_request(provider)
+    report = _parsed(adapter.call_status, webhook)
+    service().on_status(provider, Channel.CALL, verification_id, attempt_index(), report)
+    return "", 204
+
+
+@bp.post("/sms")
+def inbound_sms(provider: str) -> Response:
+    adapter, webhook = signed_request(provider)
+    message = _parsed(adapter.inbound_sms, webhook)
+    log.info("sms.inbound provider=%s message=%s", provider, message.message_id)
+    return xml(f"{adapter.dialect}/sms_reply.xml", reply=None)
+
+
+def _parsed(parse: Callable[[WebhookRequest], T], webhook: WebhookRequest) -> T:
+    try:
+        return parse(webhook)
+    except ValueError as exc:
+        log.warning("webhook.unparsable path=%s why=%s", request.path, exc)
+        abort(400)

@@ -1,0 +1,11 @@
+"""How views reach the service built by `create_app`."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from telephony.service import VerificationService
+
+
+def service() -> VerificationService:
+    return current_app.extensions["verification"]

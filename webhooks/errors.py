@@ -1,0 +1,53 @@
+"""Every error leaves in the contract's shape: {"error": {"code": ..., "message": ...}}."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from telephony.errors import ServiceError
+
+log = logging.getLogger("webhooks")
+
+# Werkzeug's own refusals, in the contract's words.
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(status: int, code: str, message: str, *, retry_after: int | None = None) -> Response:
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, retry_after))
+    return response
+
+
+def _service_error(exc: ServiceError) -> Response:
+    return error_response(exc.status, exc.code, exc.message, retry_after=exc.retry_after)
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    if status == 413:
+        return error_response(413, "payload_too_large", "The request body is over 16 KiB.")
+    return error_response(status, _HTTP_CODES.get(status, "invalid_request"), exc.description or exc.name)
+
+
+def _unexpected(exc: Exception) -> Response:
+    log.exception("request.error path=%s", request.path)
+    return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(ServiceError, _service_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
