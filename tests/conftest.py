@@ -1,0 +1,175 @@
+"""Shared fixtures: a real redis-server per session, app factories, Twilio HTTP and signatures."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import responses
+from flask import Flask
+from flask.testing import FlaskClient
+from twilio.request_validator import RequestValidator
+from werkzeug.test import TestResponse
+
+from app import create_app
+from telephony.config import PROVIDER_SETTINGS
+from telephony.store import MemoryStore
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_URL = "https://verify.example.com"
+TWILIO = {
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 31 + "1",
+    "TWILIO_AUTH_TOKEN": "twilio-test-auth-token",
+    "TWILIO_FROM": "+15005550006",
+}
+TWILIO_API = f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO['TWILIO_ACCOUNT_SID']}"
+_SETTINGS = {n for names in PROVIDER_SETTINGS.values() for n in names} | {
+    "APP_ENV", "SECRET_KEY", "SECRET_KEY_FALLBACKS", "API_KEYS", "PUBLIC_BASE_URL", "REDIS_URL",
+    "OTP_PROVIDER", "SMS_PROVIDER", "VOICE_PROVIDER", "OTP_LENGTH", "OTP_TTL", "OTP_MAX_CHECKS",
+    "OTP_MAX_SENDS", "OTP_BRAND", "OTP_RESEND_COOLDOWN", "PROVIDER_TIMEOUT", "DEMO_ENABLED", "PORT",
+}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No setting leaks in from the developer's shell or a `.env` in the checkout."""
+    for name in _SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+class RedisServer:
+    """A redis-server of the test session's own, on a free port, that tests may stop and restart."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, *extra: str) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed (the README says how to get it)")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log"), *extra],
+        )  # fmt: skip
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+    def flush(self) -> None:
+        redis.Redis(port=self.port).flushall()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    if redis_server.process is None:
+        redis_server.start()
+    redis_server.flush()
+    return redis_server.url
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_790_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+BASE_CONFIG = {"APP_ENV": "test", "SECRET_KEY": "test-secret-key-0123456789", "PUBLIC_BASE_URL": BASE_URL}
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_app(request: pytest.FixtureRequest, store_kind: str, clock: Clock) -> Callable[..., Flask]:
+    """Build an app on the parametrized store; keyword settings override the test defaults."""
+
+    def build(**settings: str) -> Flask:
+        config = {**BASE_CONFIG, **settings}
+        if store_kind == "redis":
+            config["REDIS_URL"] = request.getfixturevalue("redis_url")
+            return create_app(config)
+        return create_app(config, store=MemoryStore(clock=clock), clock=clock)
+
+    return build
+
+
+@pytest.fixture
+def twilio_api() -> Iterator[responses.RequestsMock]:
+    """Twilio's REST API at the HTTP layer: the real SDK builds and sends each request."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        counter = iter(range(1, 10_000))
+
+        def created(kind: str, prefix: str) -> Callable:
+            def reply(request: object) -> tuple[int, dict, str]:
+                sid = f"{prefix}{next(counter):032x}"
+                body = f'{{"sid": "{sid}", "status": "queued", "account_sid": "{TWILIO["TWILIO_ACCOUNT_SID"]}"}}'
+                return 201, {"Content-Type": "application/json"}, body
+
+            return reply
+
+        mock.add_callback(responses.POST, f"{TWILIO_API}/Messages.json", callback=created("message", "SM"))
+        mock.add_callback(responses.POST, f"{TWILIO_API}/Calls.json", callback=created("call", "CA"))
+        yield mock
+
+
+def twilio_signature(url: str, params: dict[str, str], token: str = TWILIO["TWILIO_AUTH_TOKEN"]) -> str:
+    return RequestValidator(token).compute_signature(url, params)
+
+
+def signed_post(
+    client: FlaskClient, url: str, params: dict[str, str], token: str = TWILIO["TWILIO_AUTH_TOKEN"]
+) -> TestResponse:
+    """POST `params` to the absolute `url` (built on BASE_URL) signed as Twilio would sign it."""
+    path = url.removeprefix(BASE_URL)
+    return client.post(path, data=params, headers={"X-Twilio-Signature": twilio_signature(url, params, token)})
