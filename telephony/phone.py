@@ -5,6 +5,9 @@ from __future__ import annotations
 import phonenumbers
 
 
+_ALLOWED = set("0123456789+-(). ")
+
+
 class InvalidPhoneNumber(ValueError):
     """The text is not a valid, dialable phone number."""
 
@@ -12,7 +15,7 @@ class InvalidPhoneNumber(ValueError):
 def to_e164(raw: str, *, default_region: str | None = None) -> str:
     """Parse `raw` (E.164, national with `default_region`, or carrier digits without `+`)."""
     text = (raw or "").strip()
-    if not text or len(text) > 32:
+    if not text or len(text) > 32 or not set(text) <= _ALLOWED:
         raise InvalidPhoneNumber(raw)
     if default_region is None and not text.startswith("+"):
         # Carriers (Plivo, Flowroute) send international numbers without the leading +.

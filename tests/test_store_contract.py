@@ -1,0 +1,148 @@
+"""One contract for both stores: the in-memory one and Redis (a real redis-server)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from telephony.codes import CodeVault
+from telephony.lifecycle import CheckOutcome
+from telephony.models import Attempt, Status, Verification, new_verification_id
+from telephony.store import MemoryStore, Store
+from telephony.store.redis import RedisStore
+
+VAULT = CodeVault("store-contract-secret-0123")
+NUMBER = "+14155550100"
+
+
+@pytest.fixture
+def store(store_kind: str, clock: Callable[[], float], request: pytest.FixtureRequest) -> Store:
+    if store_kind == "memory":
+        return MemoryStore(clock=clock)
+    return RedisStore.from_url(request.getfixturevalue("redis_url"))
+
+
+def now_for(store: Store, clock) -> float:
+    # Redis expires keys on its own clock; the memory store on the injected one.
+    return time.time() if isinstance(store, RedisStore) else clock()
+
+
+def make(now: float, *, code: str = "123456", ttl: float = 600, to: str = NUMBER) -> Verification:
+    vid = new_verification_id(to)
+    mac, sealed = VAULT.seal(vid, code)
+    return Verification(
+        id=vid, to=to, mode="sms", locale="en", status=Status.PENDING, checks_left=3, max_sends=5,
+        created_at=now, expires_at=now + ttl, mac=mac, sealed=sealed,
+        attempts=(Attempt(1, "sms", "console", "queued", now),),
+    )  # fmt: skip
+
+
+def test_create_then_get_round_trips_every_field(store: Store, clock) -> None:
+    v = make(now_for(store, clock))
+    store.create(v)
+    assert store.get(v.id) == v
+    assert store.get(new_verification_id(NUMBER)) is None
+    assert store.latest_for(NUMBER) == v.id
+    assert store.latest_for("+14155550199") is None
+
+
+def test_save_is_compare_and_set(store: Store, clock) -> None:
+    v = make(now_for(store, clock))
+    store.create(v)
+    first = store.save(v.with_changes(locale="fr"))
+    assert first is not None and first.version == 1
+    assert store.save(v.with_changes(locale="de")) is None  # stale version: refused
+    assert store.get(v.id) == first
+
+
+def test_check_outcomes(store: Store, clock) -> None:
+    v = make(now_for(store, clock))
+    store.create(v)
+    outcome, after = store.check(v.id, VAULT.candidate_macs(v.id, "000000"))
+    assert outcome is CheckOutcome.WRONG and after.checks_left == 2 and after.status == Status.PENDING
+    outcome, after = store.check(v.id, VAULT.candidate_macs(v.id, "123456"))
+    assert outcome is CheckOutcome.APPROVED and after.status == Status.APPROVED and after.checks_left == 2
+    outcome, after = store.check(v.id, VAULT.candidate_macs(v.id, "123456"))
+    assert outcome is CheckOutcome.NOT_PENDING and after.status == Status.APPROVED
+    assert store.check(new_verification_id(NUMBER), ["x"]) == (CheckOutcome.MISSING, None)
+
+
+def test_spending_the_last_check_locks_the_verification(store: Store, clock) -> None:
+    v = make(now_for(store, clock))
+    store.create(v)
+    outcomes = [store.check(v.id, VAULT.candidate_macs(v.id, "999999"))[0] for _ in range(3)]
+    assert outcomes == [CheckOutcome.WRONG] * 3
+    assert store.get(v.id).status == Status.MAX_ATTEMPTS
+    outcome, after = store.check(v.id, VAULT.candidate_macs(v.id, "123456"))
+    assert outcome is CheckOutcome.MAX_ATTEMPTS and after.checks_left == 0
+
+
+def test_a_check_bumps_the_version_so_a_concurrent_save_conflicts(store: Store, clock) -> None:
+    v = make(now_for(store, clock))
+    store.create(v)
+    store.check(v.id, VAULT.candidate_macs(v.id, "123456"))
+    assert store.save(v.with_changes(status=Status.CANCELED)) is None
+    assert store.get(v.id).status == Status.APPROVED
+
+
+def test_rotated_key_macs_are_accepted(store: Store, clock) -> None:
+    v = make(now_for(store, clock))
+    store.create(v)
+    rotated = CodeVault("a-brand-new-secret-012345", ("store-contract-secret-0123",))
+    assert store.check(v.id, rotated.candidate_macs(v.id, "123456"))[0] is CheckOutcome.APPROVED
+
+
+def test_verifications_expire(store: Store, clock) -> None:
+    v = make(now_for(store, clock), ttl=1)
+    store.create(v)
+    assert store.get(v.id) is not None
+    if isinstance(store, RedisStore):
+        time.sleep(1.1)
+    else:
+        clock.advance(1)
+    assert store.get(v.id) is None
+    assert store.latest_for(NUMBER) is None
+    assert store.check(v.id, VAULT.candidate_macs(v.id, "123456"))[0] is CheckOutcome.MISSING
+    assert store.save(v) is None
+
+
+def test_exactly_one_of_twenty_concurrent_right_checks_approves(store: Store, clock) -> None:
+    v = make(now_for(store, clock))
+    store.create(v)
+    macs = VAULT.candidate_macs(v.id, "123456")
+    barrier = threading.Barrier(20)
+    outcomes: list[CheckOutcome] = []
+
+    def worker() -> None:
+        barrier.wait()
+        outcomes.append(store.check(v.id, macs)[0])
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count(CheckOutcome.APPROVED) == 1
+    assert outcomes.count(CheckOutcome.NOT_PENDING) == 19
+
+
+def test_outbox_keeps_newest_first_and_is_bounded(store: Store) -> None:
+    for n in range(105):
+        store.outbox_push({"id": f"CN{n}", "to": NUMBER, "channel": "sms", "body": "b", "at": "t"})
+    entries = store.outbox_list()
+    assert len(entries) == 100
+    assert entries[0]["id"] == "CN104" and entries[-1]["id"] == "CN5"
+
+
+@pytest.mark.redis
+def test_redis_keys_of_one_number_share_a_hash_tag(redis_url: str) -> None:
+    store = RedisStore.from_url(redis_url)
+    v = make(time.time())
+    store.create(v)
+    keys = redis.Redis.from_url(redis_url, decode_responses=True).keys("otp:*")
+    tags = {key.split("{", 1)[1].split("}", 1)[0] for key in keys}
+    assert len(keys) == 2 and tags == {v.id[3:7]}
