@@ -146,3 +146,24 @@ def test_redis_keys_of_one_number_share_a_hash_tag(redis_url: str) -> None:
     keys = redis.Redis.from_url(redis_url, decode_responses=True).keys("otp:*")
     tags = {key.split("{", 1)[1].split("}", 1)[0] for key in keys}
     assert len(keys) == 2 and tags == {v.id[3:7]}
+
+
+def test_first_seen_is_true_once_per_event_and_ttl(store: Store, clock) -> None:
+    v = make(now_for(store, clock))
+    assert store.first_seen(v.id, "twilio:SM1:delivered", ttl=60) is True
+    assert store.first_seen(v.id, "twilio:SM1:delivered", ttl=60) is False
+    assert store.first_seen(v.id, "twilio:SM1:failed", ttl=60) is True
+    assert store.first_seen(NUMBER, "twilio:SM1:delivered", ttl=60) is True
+    results = []
+    barrier = threading.Barrier(10)
+
+    def claim() -> None:
+        barrier.wait()
+        results.append(store.first_seen(NUMBER, "plivo:race", ttl=60))
+
+    threads = [threading.Thread(target=claim) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 1

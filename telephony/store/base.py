@@ -39,6 +39,12 @@ class Store(Protocol):
     def latest_for(self, e164: str) -> str | None:
         """Id of the newest verification started for a number, if it has not expired."""
 
+    def first_seen(self, scope: str, event_id: str, *, ttl: int) -> bool:
+        """True the first time an event is seen within `ttl` seconds (idempotent webhooks).
+
+        `scope` is a verification id or E.164 number: the event key shares its hash tag.
+        """
+
     def outbox_push(self, entry: dict) -> None:
         """Keep a development outbox entry (console provider), newest first, bounded."""
 

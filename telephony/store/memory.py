@@ -24,6 +24,7 @@ class MemoryStore:
         self._records: dict[str, dict[str, str]] = {}
         self._latest: dict[str, tuple[str, float]] = {}
         self._outbox: deque[dict] = deque(maxlen=OUTBOX_LIMIT)
+        self._seen: dict[tuple[str, str], float] = {}
 
     def _live(self, verification_id: str) -> dict[str, str] | None:
         record = self._records.get(verification_id)
@@ -70,6 +71,16 @@ class MemoryStore:
                 self._latest.pop(e164, None)
                 return None
             return found[0]
+
+    def first_seen(self, scope: str, event_id: str, *, ttl: int) -> bool:
+        with self._lock:
+            now = self._clock()
+            if len(self._seen) > 10_000:  # drop expired entries now and then, not on every call
+                self._seen = {k: t for k, t in self._seen.items() if t > now}
+            if self._seen.get((scope, event_id), 0) > now:
+                return False
+            self._seen[(scope, event_id)] = now + ttl
+            return True
 
     def outbox_push(self, entry: dict) -> None:
         with self._lock:

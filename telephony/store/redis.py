@@ -3,6 +3,7 @@
 Keys (all documented here):
   otp:{tag}:vf:<id>         hash, one verification (fields from `models.to_record`), PEXPIREAT its expiry
   otp:{tag}:latest:<e164>   string, id of the number's newest verification, same expiry
+  otp:{tag}:evt:<event>     string, an event already handled (webhook de-duplication), SET NX EX
   otp:dev:outbox            list, development outbox (console provider), newest first
 `tag` is the number's 16-bit digest, also embedded in the verification id, so every key of one
 number and of its verifications hashes to one Redis Cluster slot and scripts may touch several.
@@ -75,6 +76,10 @@ def _latest_key(e164: str) -> str:
     return f"otp:{{{number_tag(e164)}}}:latest:{e164}"
 
 
+def _scope_tag(scope: str) -> str:
+    return scope[3:7] if scope.startswith("vf_") else number_tag(scope)
+
+
 OUTBOX_KEY = "otp:dev:outbox"
 
 
@@ -144,6 +149,11 @@ class RedisStore:
     @_fail_closed
     def latest_for(self, e164: str) -> str | None:
         return self._redis.get(_latest_key(e164))
+
+    @_fail_closed
+    def first_seen(self, scope: str, event_id: str, *, ttl: int) -> bool:
+        key = f"otp:{{{_scope_tag(scope)}}}:evt:{scope}:{event_id}"
+        return bool(self._redis.set(key, "1", nx=True, ex=ttl))
 
     @_fail_closed
     def outbox_push(self, entry: dict) -> None:
