@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import phonenumbers
 
-
 _ALLOWED = set("0123456789+-(). ")
 
 

@@ -11,7 +11,7 @@ NUMBER = "+14155550100"
 
 
 @pytest.fixture
-def client(make_app) -> FlaskClient:  # noqa: ANN001
+def client(make_app) -> FlaskClient:
     return make_app().test_client()
 
 
@@ -26,7 +26,7 @@ def code_of(client: FlaskClient) -> str:
     return re.search(r"\b(\d{6})\b", newest["body"]).group(1)
 
 
-def error_of(response) -> str:  # noqa: ANN001
+def error_of(response) -> str:
     return response.get_json()["error"]["code"]
 
 
@@ -87,7 +87,7 @@ def test_five_wrong_codes_then_the_right_one_is_refused(client: FlaskClient) -> 
     assert client.get(f"/v1/verifications/{v['id']}").get_json()["status"] == "max_attempts_reached"
 
 
-def test_resend_carries_the_same_code_after_the_cooldown(client: FlaskClient, clock, store_kind: str) -> None:  # noqa: ANN001
+def test_resend_carries_the_same_code_after_the_cooldown(client: FlaskClient, clock, store_kind: str) -> None:
     v = start(client)
     code = code_of(client)
     response = client.post(f"/v1/verifications/{v['id']}/resend", json={})
@@ -101,7 +101,7 @@ def test_resend_carries_the_same_code_after_the_cooldown(client: FlaskClient, cl
     assert code not in outbox[0]["answer_url"]
 
 
-def test_resend_cooldown_doubles(make_app, clock) -> None:  # noqa: ANN001
+def test_resend_cooldown_doubles(make_app, clock) -> None:
     client = make_app(OTP_RESEND_COOLDOWN="0").test_client()
     v = start(client)
     for _ in range(3):
@@ -127,7 +127,7 @@ def test_unknown_and_malformed_ids_are_not_found(client: FlaskClient) -> None:
         assert response.status_code == 404 and error_of(response) == "not_found"
 
 
-def test_expired_verification_is_not_found(make_app, clock, store_kind: str) -> None:  # noqa: ANN001
+def test_expired_verification_is_not_found(make_app, clock, store_kind: str) -> None:
     client = make_app(OTP_TTL="1").test_client()
     v = start(client)
     code = code_of(client)
@@ -174,9 +174,14 @@ def test_malformed_codes_are_invalid_requests_and_cost_no_check(client: FlaskCli
     assert client.get(f"/v1/verifications/{v['id']}").get_json()["checks_left"] == 5
 
 
-def test_api_keys_are_required_when_configured(make_app) -> None:  # noqa: ANN001
+def test_api_keys_are_required_when_configured(make_app) -> None:
     client = make_app(API_KEYS="key-one,key-two").test_client()
-    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic key-one"}, {"Authorization": "key-one"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": "Basic key-one"},
+        {"Authorization": "key-one"},
+    ):
         response = client.post("/v1/verifications", json={"to": NUMBER}, headers=headers)
         assert response.status_code == 401 and error_of(response) == "unauthorized"
     response = client.post("/v1/verifications", json={"to": NUMBER}, headers={"Authorization": "Bearer key-two"})
@@ -188,8 +193,9 @@ def test_responses_never_hold_the_code(client: FlaskClient) -> None:
     code = code_of(client)
     bodies = [
         client.get(f"/v1/verifications/{v['id']}").get_data(as_text=True),
-        client.post(f"/v1/verifications/{v['id']}/check", json={"code": "0" * 6 if code != "0" * 6 else "1" * 6})
-        .get_data(as_text=True),
+        client.post(
+            f"/v1/verifications/{v['id']}/check", json={"code": "0" * 6 if code != "0" * 6 else "1" * 6}
+        ).get_data(as_text=True),
         client.post(f"/v1/verifications/{v['id']}/resend", json={"channel": "call"}).get_data(as_text=True),
         client.post(f"/v1/verifications/{v['id']}/check", json={"code": code}).get_data(as_text=True),
     ]

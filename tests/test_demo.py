@@ -12,7 +12,7 @@ NUMBER = "+14155550100"
 
 
 @pytest.fixture
-def client(make_app) -> FlaskClient:  # noqa: ANN001
+def client(make_app) -> FlaskClient:
     return make_app().test_client()
 
 

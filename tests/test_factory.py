@@ -31,7 +31,7 @@ def test_config_is_applied() -> None:
     assert app.config["MAX_CONTENT_LENGTH"] == 16 * 1024
 
 
-def test_sources_rank_config_over_environment_over_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+def test_sources_rank_config_over_environment_over_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     (tmp_path / ".env").write_text("OTP_BRAND=FromDotenv\nOTP_LENGTH=7\nOTP_TTL=300\n")
     monkeypatch.setenv("OTP_LENGTH", "9")
     monkeypatch.setenv("OTP_TTL", "120")
@@ -92,7 +92,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_app_py_exits_with_one_line_naming_the_variable(tmp_path) -> None:  # noqa: ANN001
+def test_app_py_exits_with_one_line_naming_the_variable(tmp_path) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "app.py")], env=_clean_env(APP_ENV="production"),
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
@@ -103,7 +103,7 @@ def test_app_py_exits_with_one_line_naming_the_variable(tmp_path) -> None:  # no
 
 
 @pytest.mark.slow
-def test_gunicorn_exits_naming_the_variable(tmp_path) -> None:  # noqa: ANN001
+def test_gunicorn_exits_naming_the_variable(tmp_path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT), "-b", "127.0.0.1:0", "app:create_app()"],
         env=_clean_env(), cwd=tmp_path, capture_output=True, text=True, timeout=60,

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 
 import pytest
 import responses
-from conftest import BASE_URL, TWILIO, TWILIO_API, signed_post
+from conftest import BASE_URL, TWILIO, signed_post
 from flask.testing import FlaskClient
 
 NUMBER = "+14155550100"
@@ -24,7 +24,7 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def client(make_app, twilio_api: responses.RequestsMock) -> FlaskClient:  # noqa: ANN001
+def client(make_app, twilio_api: responses.RequestsMock) -> FlaskClient:
     return make_app(OTP_PROVIDER="twilio", **TWILIO).test_client()
 
 
@@ -71,7 +71,9 @@ def spoken_digits(element: ET.Element) -> list[str]:
     return [say.text for say in element.iter("Say") if say.text and say.text.isdigit()]
 
 
-def test_call_flow_reads_the_digits_and_offers_the_menu(client: FlaskClient, twilio_api: responses.RequestsMock) -> None:
+def test_call_flow_reads_the_digits_and_offers_the_menu(
+    client: FlaskClient, twilio_api: responses.RequestsMock
+) -> None:
     v = start(client)
     code = sms_code(twilio_api)
     response = client.post(f"/v1/verifications/{v['id']}/resend", json={"channel": "call"})
@@ -147,7 +149,9 @@ def test_unsigned_or_wrongly_signed_webhooks_are_refused(
     sid = v["sends"][0]["provider_id"]
     path = f"/webhooks/twilio/status/call/{v['id']}?a=0"
     assert client.post(path, data={"CallSid": sid, "CallStatus": "completed"}, headers=headers).status_code == 403
-    assert client.post(f"/webhooks/twilio/voice/{v['id']}?a=0", data={"CallSid": sid}, headers=headers).status_code == 403
+    assert (
+        client.post(f"/webhooks/twilio/voice/{v['id']}?a=0", data={"CallSid": sid}, headers=headers).status_code == 403
+    )
     assert client.get(f"/v1/verifications/{v['id']}").get_json() == before
 
 
