@@ -62,6 +62,9 @@ class Settings:
     otp_max_sends: int
     otp_brand: str
     otp_resend_cooldown: int
+    otp_fallback_after: int
+    otp_voice_press_key: bool
+    otp_voice_machine: str
     provider_timeout: float
     demo_enabled: bool
     port: int
@@ -127,6 +130,9 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         otp_max_sends=_int(raw, "OTP_MAX_SENDS", 5, 1, 20),
         otp_brand=_brand(raw),
         otp_resend_cooldown=_int(raw, "OTP_RESEND_COOLDOWN", 30, 0, 3600),
+        otp_fallback_after=_int(raw, "OTP_FALLBACK_AFTER", 60, 5, 3600),
+        otp_voice_press_key=_bool(raw, "OTP_VOICE_PRESS_KEY", False),
+        otp_voice_machine=_choice(raw, "OTP_VOICE_MACHINE", "hangup", ("hangup", "speak")),
         provider_timeout=_float(raw, "PROVIDER_TIMEOUT", 5.0, 0.1, 60.0),
         demo_enabled=not production or _bool(raw, "DEMO_ENABLED", False),
         port=_int(raw, "PORT", 5000, 1, 65535),

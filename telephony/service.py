@@ -9,12 +9,10 @@ leaves a record rather than an unrecorded SMS.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from telephony import lifecycle
 from telephony.codes import CodeVault, new_code
 from telephony.config import Settings
 from telephony.errors import (
@@ -25,10 +23,25 @@ from telephony.errors import (
     NotPending,
     ProviderError,
     ProviderFailed,
-    RateLimited,
     StoreUnavailable,
 )
-from telephony.lifecycle import CheckOutcome
+from telephony.lifecycle import (
+    FAILED,
+    Cancel,
+    CheckOutcome,
+    Context,
+    Deliver,
+    Event,
+    FallbackTimer,
+    Receipt,
+    Resend,
+    ScheduleFallback,
+    SendAccepted,
+    SendFailed,
+    Step,
+    first_send,
+    step,
+)
 from telephony.models import ID_PATTERN, Attempt, Channel, Status, Verification, new_verification_id
 from telephony.phone import InvalidPhoneNumber, mask, to_e164
 from telephony.providers import Provider, StatusReport
@@ -92,20 +105,17 @@ class VerificationService:
             raise InvalidRequest(f"locale must be one of {', '.join(LOCALES)}")
         now = self.clock()
         vid = new_verification_id(number)
-        code = new_code(self.settings.otp_length)
-        mac, sealed = self.vault.seal(vid, code)
-        channel = Channel.CALL if mode == "call" else Channel.SMS
-        first = self._chains[channel][0]
+        mac, sealed = self.vault.seal(vid, new_code(self.settings.otp_length))
         v = Verification(
             id=vid, to=number, mode=mode, locale=locale or locale_for(number),
             status=Status.PENDING, checks_left=self.settings.otp_max_checks,
             max_sends=self.settings.otp_max_sends, created_at=now,
             expires_at=now + self.settings.otp_ttl, mac=mac, sealed=sealed,
-            attempts=(Attempt(1, channel, first.name, "queued", now),),
         )  # fmt: skip
-        self.store.create(v)
-        event("verification.started", v, mode=mode, locale=v.locale)
-        return self._deliver(v, code)
+        first = first_send(v, self._context(opted_out=mode != "call" and self.store.opted_out(number)))
+        self.store.create(first.verification)
+        event("verification.started", first.verification, mode=mode, locale=v.locale)
+        return self._delivered(self._act(first))
 
     def get(self, verification_id: str) -> Verification:
         v = self.store.get(self._known(verification_id))
@@ -126,30 +136,14 @@ class VerificationService:
     def resend(self, verification_id: str, channel: str | None = None) -> Verification:
         if channel not in (None, Channel.SMS, Channel.CALL):
             raise InvalidRequest("channel must be sms or call")
-
-        def reserve(cur: Verification) -> Verification:
-            if not cur.pending:
-                raise NotPending(f"The verification is {cur.status}.")
-            wanted = channel or cur.channel
-            now = self.clock()
-            if cur.sends_left == 0:
-                raise RateLimited("No sends left for this verification.", retry_after=_until(cur.expires_at, now))
-            wait = self._resend_wait(cur, wanted, now)
-            if wait:
-                raise RateLimited(f"Wait {wait} s before sending again.", retry_after=wait)
-            return _reserve(cur, wanted, self._chains[wanted][0].name, now)
-
-        v = self._update(self.get(verification_id), reserve)
-        event("verification.resend", v, channel=v.channel, send=v.attempts[-1].send_no)
-        return self._deliver(v, self.vault.open(v.id, v.sealed))
+        v = self.get(verification_id)
+        opted_out = (channel or v.channel) == Channel.SMS and self.store.opted_out(v.to)
+        result = self._apply(v, Resend(channel), opted_out=opted_out)
+        event("verification.resend", result.verification, channel=result.verification.attempts[-1].channel)
+        return self._delivered(self._act(result))
 
     def cancel(self, verification_id: str) -> Verification:
-        def cancel(cur: Verification) -> Verification:
-            if not cur.pending:
-                raise NotPending(f"The verification is {cur.status}.")
-            return cur.with_changes(status=Status.CANCELED)
-
-        v = self._update(self.get(verification_id), cancel)
+        v = self._apply(self.get(verification_id), Cancel()).verification
         event("verification.canceled", v)
         return v
 
@@ -169,34 +163,26 @@ class VerificationService:
         if v is None:
             event("status.unknown_verification", provider=provider, verification=verification_id)
             return
-        changed_now = {"changed": False, "fallback": False}
-
-        def apply(cur: Verification) -> Verification:
-            changed_now.update(changed=False, fallback=False)
-            attempt = _attempt_at(cur, index, provider, channel)
-            if attempt is None or attempt.provider_id not in (None, report.provider_id):
-                return cur
-            if report.status is None:
-                moved = Attempt(**{**attempt.__dict__, "raw_status": report.raw})
-            else:
-                moved = lifecycle.advance(attempt, report.status, report.raw) or attempt
-            if attempt.provider_id is None:
-                moved = Attempt(**{**moved.__dict__, "provider_id": report.provider_id})
-            if moved == attempt:
-                return cur
-            settled = lifecycle.settle(cur.replace_attempt(index, moved))
-            nxt = self._reserve_fallback(settled)
-            changed_now.update(changed=True, fallback=nxt is not settled)
-            return nxt
-
-        v = self._update(v, apply)
-        if not changed_now["changed"]:
-            event("status.ignored", v, provider=provider, raw=report.raw, attempt=index)
+        receipt = Receipt(index, provider, channel, report.provider_id, report.status, report.raw)
+        result = self._apply(v, receipt)
+        fields = {"provider": provider, "raw": report.raw, "attempt": index}
+        if not result.changed:
+            event("status.ignored", result.verification, why=result.note.replace(" ", "_"), **fields)
             return
-        event("status.updated", v, provider=provider, status=report.status, raw=report.raw, attempt=index)
-        if changed_now["fallback"]:
-            event("verification.fallback", v, channel="call")
-            self._deliver(v, self.vault.open(v.id, v.sealed), quiet=True)
+        event("status.updated", result.verification, status=report.status or "unknown", **fields)
+        self._act(result)
+
+    def fire_due_timers(self, limit: int = 100) -> int:
+        """Run the fallback timers that are due (claimed atomically: each fires once)."""
+        due = self.store.claim_due(self.clock(), limit)
+        for vid in due:
+            v = self.store.get(vid)
+            if v is None:
+                continue
+            result = self._apply(v, FallbackTimer())
+            event("timer.fired", result.verification, outcome=result.note.replace(" ", "_") or "call")
+            self._act(result)
+        return len(due)
 
     def voice_script(self, provider: str, verification_id: str, index: int) -> VoiceScript:
         """What to say when the call of attempt `index` is answered."""
@@ -228,53 +214,66 @@ class VerificationService:
         event("verification.checked", v, valid=outcome is CheckOutcome.APPROVED, checks_left=v.checks_left)
         return v, outcome is CheckOutcome.APPROVED
 
-    def _update(self, v: Verification, change: Callable[[Verification], Verification]) -> Verification:
-        """Apply `change` and compare-and-set; on a conflict reload and apply again."""
+    def _context(self, *, opted_out: bool = False) -> Context:
+        return Context(
+            now=self.clock(),
+            sms_provider=self.settings.sms_providers[0],
+            voice_provider=self.settings.voice_providers[0],
+            resend_cooldown=self.settings.otp_resend_cooldown,
+            fallback_after=self.settings.otp_fallback_after,
+            sms_opted_out=opted_out,
+        )
+
+    def _apply(self, v: Verification, change: Event, *, opted_out: bool = False) -> Step:
+        """Step on the freshest copy and compare-and-set; on a conflict reload and step again."""
         for _ in range(SAVE_RETRIES):
-            changed = change(v)
-            if changed is v:
-                return v
-            saved = self.store.save(changed)
+            result = step(v, change, self._context(opted_out=opted_out))
+            if not result.changed:
+                return result
+            saved = self.store.save(result.verification)
             if saved is not None:
-                return saved
+                return Step(saved, result.actions)
             reloaded = self.store.get(v.id)
             if reloaded is None:
                 raise NotFound("The verification expired.")
             v = reloaded
         raise StoreUnavailable("The verification is too busy; try again.")
 
-    def _deliver(self, v: Verification, code: str, *, quiet: bool = False) -> Verification:
-        """Carry the newest (reserved) send through the channel's providers, in failover order."""
-        send = v.attempts[-1]
-        chain = self._chains[send.channel]
-        for position, provider in enumerate(chain):
-            if position > 0:
-                if not v.pending:
-                    break
-                v = self._update(v, lambda cur, p=provider: _add_attempt(cur, send, p.name, self.clock()))
-            index = len(v.attempts) - 1
-            try:
-                provider_id = self._send(provider, v, code, index)
-            except ProviderError as exc:
-                event("send.failed", v, provider=provider.name, channel=send.channel, error=str(exc))
-                v = self._update(v, lambda cur, i=index, e=exc: _mark_failed(cur, i, e))
-                if not exc.transient:
-                    break
-                continue
-            v = self._update(v, lambda cur, i=index, pid=provider_id: _mark_sent(cur, i, pid))
-            event("send.accepted", v, provider=provider.name, channel=send.channel, provider_id=provider_id)
-            return v
-        if self._fallback_due(v):
-            v = self._update(v, self._reserve_fallback)
-            event("verification.fallback", v, channel="call")
-            return self._deliver(v, code, quiet=quiet)
-        if quiet:
-            return v
-        raise ProviderFailed("Every provider for this channel failed; try again later.")
+    def _act(self, result: Step) -> Verification:
+        """Carry out a step's actions; a send may lead to a failover or a fallback, and so on."""
+        v = result.verification
+        for action in result.actions:
+            if isinstance(action, ScheduleFallback):
+                self.store.schedule(v.id, action.at)
+            elif isinstance(action, Deliver):
+                v = self._deliver(v, action.index)
+        return v
 
-    def _send(self, provider: Provider, v: Verification, code: str, index: int) -> str:
+    def _deliver(self, v: Verification, index: int) -> Verification:
+        attempt = v.attempts[index]
+        provider = self.providers[attempt.provider]
+        try:
+            provider_id = self._send(provider, v, index)
+        except ProviderError as exc:
+            event("send.failed", v, provider=provider.name, channel=attempt.channel, error=str(exc))
+            chain = [p.name for p in self._chains[attempt.channel]]
+            position = chain.index(provider.name)
+            following = chain[position + 1] if exc.transient and position + 1 < len(chain) else None
+            return self._act(self._apply(v, SendFailed(index, str(exc), following)))
+        event("send.accepted", v, provider=provider.name, channel=attempt.channel, provider_id=provider_id)
+        return self._act(self._apply(v, SendAccepted(index, provider_id)))
+
+    def _delivered(self, v: Verification) -> Verification:
+        """The API's answer after a send: 502 when every attempt of the newest send failed."""
+        newest = [a for a in v.attempts if a.send_no == v.attempts[-1].send_no]
+        if all(a.status in FAILED and a.error for a in newest):
+            raise ProviderFailed("Every provider for this channel failed; try again later.")
+        return v
+
+    def _send(self, provider: Provider, v: Verification, index: int) -> str:
         base = self.settings.public_base_url
         if v.attempts[index].channel == Channel.SMS:
+            code = self.vault.open(v.id, v.sealed)
             body = sms_body(v.locale, brand=self.settings.otp_brand, code=code, ttl=self.settings.otp_ttl)
             return provider.send_sms(v.to, body, status_url=status_url(base, provider.name, "message", v.id, index))
         return provider.place_call(
@@ -283,37 +282,11 @@ class VerificationService:
             status_url=status_url(base, provider.name, "call", v.id, index),
         )
 
-    def _fallback_due(self, v: Verification) -> bool:
-        """Under `auto`: the SMS send failed, no call was tried yet, and a send is left."""
-        if v.mode != "auto" or not v.pending or v.extra.get("fallback") or v.sends_left == 0:
-            return False
-        newest = [a for a in v.attempts if a.send_no == v.attempts[-1].send_no]
-        return newest[0].channel == Channel.SMS and all(a.status in lifecycle.FAILED for a in newest)
-
-    def _reserve_fallback(self, cur: Verification) -> Verification:
-        if not self._fallback_due(cur):
-            return cur
-        nxt = _reserve(cur, Channel.CALL, self._chains[Channel.CALL][0].name, self.clock())
-        return nxt.with_changes(extra={**nxt.extra, "fallback": True})
-
-    def _resend_wait(self, v: Verification, channel: str, now: float) -> int:
-        """Seconds before `channel` may be used again: the cooldown doubles with each send on it."""
-        reached = [a for a in v.attempts if a.channel == channel and a.provider_id is not None]
-        if not reached:
-            return 0  # the first switch to the other channel is never delayed
-        sends = len({a.send_no for a in reached})
-        cooldown = self.settings.otp_resend_cooldown * 2 ** (sends - 1)
-        return _until(max(a.at for a in reached) + cooldown, now)
-
 
 def _code(code: object) -> str:
     if not isinstance(code, str) or not code.isascii() or not code.isdigit() or not 4 <= len(code) <= 10:
         raise InvalidRequest("`code` must be a string of 4 to 10 digits")
     return code
-
-
-def _until(moment: float, now: float) -> int:
-    return max(0, math.ceil(moment - now))
 
 
 def _attempt_at(v: Verification, index: int, provider: str, channel: str) -> Attempt | None:
@@ -323,25 +296,3 @@ def _attempt_at(v: Verification, index: int, provider: str, channel: str) -> Att
     return attempt if attempt.provider == provider and attempt.channel == channel else None
 
 
-def _reserve(v: Verification, channel: str, provider: str, now: float) -> Verification:
-    """Append the first attempt of a new send."""
-    send_no = max((a.send_no for a in v.attempts), default=0) + 1
-    return v.with_changes(attempts=(*v.attempts, Attempt(send_no, channel, provider, "queued", now)))
-
-
-def _add_attempt(v: Verification, send: Attempt, provider: str, now: float) -> Verification:
-    """Append a failover attempt of the same send (it does not count as another send)."""
-    return v.with_changes(attempts=(*v.attempts, Attempt(send.send_no, send.channel, provider, "queued", now)))
-
-
-def _mark_failed(v: Verification, index: int, exc: ProviderError) -> Verification:
-    attempt = v.attempts[index]
-    failed = Attempt(**{**attempt.__dict__, "status": "failed", "error": str(exc)[:200]})
-    return lifecycle.settle(v.replace_attempt(index, failed))
-
-
-def _mark_sent(v: Verification, index: int, provider_id: str) -> Verification:
-    attempt = v.attempts[index]
-    if attempt.provider_id == provider_id:
-        return v
-    return v.replace_attempt(index, Attempt(**{**attempt.__dict__, "provider_id": provider_id}))

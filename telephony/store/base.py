@@ -45,6 +45,18 @@ class Store(Protocol):
         `scope` is a verification id or E.164 number: the event key shares its hash tag.
         """
 
+    def opted_out(self, e164: str) -> bool:
+        """True when the number replied STOP (and not START since)."""
+
+    def set_opted_out(self, e164: str, opted_out: bool) -> None:
+        """Record a STOP (True) or a START (False); kept until changed."""
+
+    def schedule(self, verification_id: str, at: float) -> None:
+        """Fire the verification's fallback timer at `at` (epoch seconds); survives restarts."""
+
+    def claim_due(self, now: float, limit: int) -> list[str]:
+        """Remove and return the ids whose timers are due: two workers never get the same one."""
+
     def outbox_push(self, entry: dict) -> None:
         """Keep a development outbox entry (console provider), newest first, bounded."""
 

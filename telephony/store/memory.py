@@ -6,6 +6,7 @@ threads) only; configuration refuses it in production.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import deque
@@ -25,6 +26,8 @@ class MemoryStore:
         self._latest: dict[str, tuple[str, float]] = {}
         self._outbox: deque[dict] = deque(maxlen=OUTBOX_LIMIT)
         self._seen: dict[tuple[str, str], float] = {}
+        self._opted_out: set[str] = set()
+        self._timers: list[tuple[float, str]] = []
 
     def _live(self, verification_id: str) -> dict[str, str] | None:
         record = self._records.get(verification_id)
@@ -81,6 +84,25 @@ class MemoryStore:
                 return False
             self._seen[(scope, event_id)] = now + ttl
             return True
+
+    def opted_out(self, e164: str) -> bool:
+        with self._lock:
+            return e164 in self._opted_out
+
+    def set_opted_out(self, e164: str, opted_out: bool) -> None:
+        with self._lock:
+            (self._opted_out.add if opted_out else self._opted_out.discard)(e164)
+
+    def schedule(self, verification_id: str, at: float) -> None:
+        with self._lock:
+            heapq.heappush(self._timers, (at, verification_id))
+
+    def claim_due(self, now: float, limit: int) -> list[str]:
+        with self._lock:
+            due = []
+            while self._timers and self._timers[0][0] <= now and len(due) < limit:
+                due.append(heapq.heappop(self._timers)[1])
+            return due
 
     def outbox_push(self, entry: dict) -> None:
         with self._lock:

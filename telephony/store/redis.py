@@ -4,6 +4,8 @@ Keys (all documented here):
   otp:{tag}:vf:<id>         hash, one verification (fields from `models.to_record`), PEXPIREAT its expiry
   otp:{tag}:latest:<e164>   string, id of the number's newest verification, same expiry
   otp:{tag}:evt:<event>     string, an event already handled (webhook de-duplication), SET NX EX
+  otp:{tag}:optout:<e164>   string, present while the number is opted out of SMS (no expiry)
+  otp:timers                sorted set, verification ids scored by when their fallback is due
   otp:dev:outbox            list, development outbox (console provider), newest first
 `tag` is the number's 16-bit digest, also embedded in the verification id, so every key of one
 number and of its verifications hashes to one Redis Cluster slot and scripts may touch several.
@@ -68,12 +70,25 @@ return 1
 """
 
 
+# Claim due timers: read and remove in one step, so each id goes to exactly one worker.
+_CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
+return ids
+"""
+TIMERS_KEY = "otp:timers"
+
+
 def _vf_key(verification_id: str) -> str:
     return f"otp:{{{verification_id[3:7]}}}:vf:{verification_id}"
 
 
 def _latest_key(e164: str) -> str:
     return f"otp:{{{number_tag(e164)}}}:latest:{e164}"
+
+
+def _optout_key(e164: str) -> str:
+    return f"otp:{{{number_tag(e164)}}}:optout:{e164}"
 
 
 def _scope_tag(scope: str) -> str:
@@ -106,6 +121,7 @@ class RedisStore:
         self._redis = client
         self._check = client.register_script(_CHECK)
         self._save = client.register_script(_SAVE)
+        self._claim = client.register_script(_CLAIM)
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -154,6 +170,25 @@ class RedisStore:
     def first_seen(self, scope: str, event_id: str, *, ttl: int) -> bool:
         key = f"otp:{{{_scope_tag(scope)}}}:evt:{scope}:{event_id}"
         return bool(self._redis.set(key, "1", nx=True, ex=ttl))
+
+    @_fail_closed
+    def opted_out(self, e164: str) -> bool:
+        return bool(self._redis.exists(_optout_key(e164)))
+
+    @_fail_closed
+    def set_opted_out(self, e164: str, opted_out: bool) -> None:
+        if opted_out:
+            self._redis.set(_optout_key(e164), "1")
+        else:
+            self._redis.delete(_optout_key(e164))
+
+    @_fail_closed
+    def schedule(self, verification_id: str, at: float) -> None:
+        self._redis.zadd(TIMERS_KEY, {verification_id: at})
+
+    @_fail_closed
+    def claim_due(self, now: float, limit: int) -> list[str]:
+        return list(self._claim(keys=[TIMERS_KEY], args=[now, limit]))
 
     @_fail_closed
     def outbox_push(self, entry: dict) -> None:
