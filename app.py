@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 
+import click
 from flask import Flask
 from jinja2 import StrictUndefined
 
@@ -17,8 +18,19 @@ from telephony.errors import ConfigError
 from telephony.providers import build_providers
 from telephony.service import VerificationService
 from telephony.store import Store, store_from_url
+from webhooks.cli import start_timer_thread
 
 MAX_BODY = 16 * 1024
+
+
+class CliConfigError(ConfigError, click.ClickException):
+    """A `ConfigError` that click reports as one `Error: ...` line and exit status 2."""
+
+    exit_code = 2
+
+    def __init__(self, error: ConfigError) -> None:
+        click.ClickException.__init__(self, f"configuration error: {error}")
+        self.variable = error.variable
 
 
 def create_app(
@@ -32,7 +44,12 @@ def create_app(
     Raises `ConfigError` naming the variable when a setting is missing or invalid. `store` and
     `clock` let tests share one store between apps or drive time by hand.
     """
-    settings = load_settings(gather(config))
+    try:
+        settings = load_settings(gather(config))
+    except ConfigError as exc:
+        if click.get_current_context(silent=True) is not None:
+            raise CliConfigError(exc) from None  # the Flask CLI prints one line, no traceback
+        raise
     _configure_logging()
     app = Flask(__name__, template_folder="xml_templates")
     app.jinja_env.undefined = StrictUndefined
@@ -66,8 +83,9 @@ def main() -> None:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    port = app.extensions["verification"].settings.port
-    app.run(host="127.0.0.1", port=port, threaded=True)
+    verification = app.extensions["verification"]
+    start_timer_thread(verification)  # development has no separate worker process
+    app.run(host="127.0.0.1", port=verification.settings.port, threaded=True)
 
 
 if __name__ == "__main__":

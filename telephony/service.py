@@ -294,5 +294,3 @@ def _attempt_at(v: Verification, index: int, provider: str, channel: str) -> Att
         return None
     attempt = v.attempts[index]
     return attempt if attempt.provider == provider and attempt.channel == channel else None
-
-

@@ -11,8 +11,12 @@ def answer_url(base: str, provider: str, verification_id: str, attempt: int) -> 
     return f"{base}/webhooks/{provider}/voice/{verification_id}?a={attempt}"
 
 
-def menu_url(base: str, provider: str, verification_id: str, attempt: int) -> str:
-    return f"{base}/webhooks/{provider}/voice/{verification_id}/menu?a={attempt}"
+def menu_url(
+    base: str, provider: str, verification_id: str, attempt: int, *, repeats: int = 0, gate: bool = False
+) -> str:
+    """The keypad action: `r` counts the repeats already heard, `g` marks the press-a-key gate."""
+    step = "g=1" if gate else f"r={repeats}"
+    return f"{base}/webhooks/{provider}/voice/{verification_id}/menu?a={attempt}&{step}"
 
 
 def status_url(base: str, provider: str, kind: str, verification_id: str, attempt: int) -> str:

@@ -21,6 +21,15 @@ class Wording:
     press_one: str
     goodbye: str
     unavailable: str
+    gate: str  # before the code when OTP_VOICE_PRESS_KEY=1, so voicemail cannot record it
+    stopped: str
+    started: str
+    help: str
+    calling: str
+    resent: str
+    nothing_pending: str
+    wait: str
+    opted_out: str
 
 
 WORDING: dict[str, Wording] = {
@@ -33,6 +42,15 @@ WORDING: dict[str, Wording] = {
         press_one="Press 1 to hear the code again.",
         goodbye="Goodbye.",
         unavailable="This code is no longer available. Please request a new one. Goodbye.",
+        gate="Hello. This is {brand}. Press any key to hear your verification code.",
+        stopped="{brand}: you will no longer receive codes by SMS. Reply START to receive them again.",
+        started="{brand}: you will receive codes by SMS again. Reply STOP to stop.",
+        help="{brand} verification codes. Reply CALL to get your code by phone call, RESEND for a new text, STOP to opt out.",
+        calling="{brand}: calling you now with your code.",
+        resent="{brand}: your code is on its way again.",
+        nothing_pending="{brand}: there is no code waiting for this number. Request one from the app.",
+        wait="{brand}: please wait {seconds} seconds before asking again.",
+        opted_out="{brand}: reply START first to receive codes by SMS.",
     ),
     "es": Wording(
         "es-ES",
@@ -43,6 +61,15 @@ WORDING: dict[str, Wording] = {
         press_one="Pulse 1 para volver a escuchar el código.",
         goodbye="Adiós.",
         unavailable="Este código ya no está disponible. Solicite uno nuevo. Adiós.",
+        gate="Hola. Le llamamos de {brand}. Pulse cualquier tecla para escuchar su código de verificación.",
+        stopped="{brand}: ya no recibirás códigos por SMS. Responde START para volver a recibirlos.",
+        started="{brand}: volverás a recibir códigos por SMS. Responde STOP para dejar de recibirlos.",
+        help="Códigos de verificación de {brand}. Responde CALL para recibir tu código por llamada, RESEND para un nuevo SMS, STOP para darte de baja.",
+        calling="{brand}: te llamamos ahora con tu código.",
+        resent="{brand}: te volvemos a enviar tu código.",
+        nothing_pending="{brand}: no hay ningún código pendiente para este número. Solicítalo desde la aplicación.",
+        wait="{brand}: espera {seconds} segundos antes de volver a pedirlo.",
+        opted_out="{brand}: responde START primero para recibir códigos por SMS.",
     ),
     "fr": Wording(
         "fr-FR",
@@ -54,6 +81,15 @@ WORDING: dict[str, Wording] = {
         press_one="Appuyez sur 1 pour réécouter le code.",
         goodbye="Au revoir.",
         unavailable="Ce code n'est plus disponible. Veuillez en demander un nouveau. Au revoir.",
+        gate="Bonjour. Ici {brand}. Appuyez sur une touche pour entendre votre code de vérification.",
+        stopped="{brand} : vous ne recevrez plus de codes par SMS. Répondez START pour les recevoir à nouveau.",
+        started="{brand} : vous recevrez à nouveau les codes par SMS. Répondez STOP pour arrêter.",
+        help="Codes de vérification {brand}. Répondez CALL pour recevoir votre code par appel, RESEND pour un nouveau SMS, STOP pour vous désinscrire.",
+        calling="{brand} : nous vous appelons maintenant avec votre code.",
+        resent="{brand} : votre code vous est renvoyé.",
+        nothing_pending="{brand} : aucun code n'est en attente pour ce numéro. Demandez-en un depuis l'application.",
+        wait="{brand} : veuillez patienter {seconds} secondes avant de redemander.",
+        opted_out="{brand} : répondez d'abord START pour recevoir les codes par SMS.",
     ),
     "de": Wording(
         "de-DE",
@@ -65,6 +101,15 @@ WORDING: dict[str, Wording] = {
         press_one="Drücken Sie die 1, um den Code noch einmal zu hören.",
         goodbye="Auf Wiederhören.",
         unavailable="Dieser Code ist nicht mehr gültig. Bitte fordern Sie einen neuen an. Auf Wiederhören.",
+        gate="Hallo. Hier ist {brand}. Drücken Sie eine beliebige Taste, um Ihren Bestätigungscode zu hören.",
+        stopped="{brand}: Sie erhalten keine Codes mehr per SMS. Antworten Sie START, um sie wieder zu erhalten.",
+        started="{brand}: Sie erhalten Codes wieder per SMS. Antworten Sie STOP, um sie abzubestellen.",
+        help="{brand}-Bestätigungscodes. Antworten Sie CALL für einen Anruf mit Ihrem Code, RESEND für eine neue SMS, STOP zum Abbestellen.",
+        calling="{brand}: Wir rufen Sie jetzt mit Ihrem Code an.",
+        resent="{brand}: Ihr Code wird erneut gesendet.",
+        nothing_pending="{brand}: Für diese Nummer liegt kein Code vor. Fordern Sie einen in der App an.",
+        wait="{brand}: Bitte warten Sie {seconds} Sekunden, bevor Sie es erneut versuchen.",
+        opted_out="{brand}: Antworten Sie zuerst START, um Codes per SMS zu erhalten.",
     ),
     "pt": Wording(
         "pt-BR",
@@ -76,6 +121,15 @@ WORDING: dict[str, Wording] = {
         press_one="Pressione 1 para ouvir o código novamente.",
         goodbye="Até logo.",
         unavailable="Este código não está mais disponível. Solicite um novo. Até logo.",
+        gate="Olá. Aqui é da {brand}. Pressione qualquer tecla para ouvir seu código de verificação.",
+        stopped="{brand}: você não receberá mais códigos por SMS. Responda START para voltar a recebê-los.",
+        started="{brand}: você voltará a receber códigos por SMS. Responda STOP para cancelar.",
+        help="Códigos de verificação {brand}. Responda CALL para receber seu código por ligação, RESEND para um novo SMS, STOP para cancelar.",
+        calling="{brand}: estamos ligando agora com seu código.",
+        resent="{brand}: seu código está sendo enviado novamente.",
+        nothing_pending="{brand}: não há nenhum código pendente para este número. Solicite um pelo aplicativo.",
+        wait="{brand}: aguarde {seconds} segundos antes de pedir de novo.",
+        opted_out="{brand}: responda START primeiro para receber códigos por SMS.",
     ),
     "it": Wording(
         "it-IT",
@@ -86,6 +140,15 @@ WORDING: dict[str, Wording] = {
         press_one="Prema 1 per riascoltare il codice.",
         goodbye="Arrivederci.",
         unavailable="Questo codice non è più disponibile. Ne richieda uno nuovo. Arrivederci.",
+        gate="Salve. Qui è {brand}. Prema un tasto qualsiasi per ascoltare il suo codice di verifica.",
+        stopped="{brand}: non riceverai più codici via SMS. Rispondi START per riceverli di nuovo.",
+        started="{brand}: riceverai di nuovo i codici via SMS. Rispondi STOP per interrompere.",
+        help="Codici di verifica {brand}. Rispondi CALL per ricevere il codice con una chiamata, RESEND per un nuovo SMS, STOP per disiscriverti.",
+        calling="{brand}: ti stiamo chiamando con il tuo codice.",
+        resent="{brand}: ti stiamo inviando di nuovo il codice.",
+        nothing_pending="{brand}: non c'è nessun codice in attesa per questo numero. Richiedilo dall'app.",
+        wait="{brand}: attendi {seconds} secondi prima di richiederlo.",
+        opted_out="{brand}: rispondi prima START per ricevere i codici via SMS.",
     ),
 }
 LOCALES = tuple(WORDING)
@@ -109,6 +172,11 @@ def locale_for(e164: str) -> str:
 
 def words(locale: str) -> Wording:
     return WORDING.get(locale, WORDING["en"])
+
+
+def reply(locale: str, name: str, *, brand: str, **values: object) -> str:
+    """An inbound-SMS reply by its field name (`stopped`, `help`, ...)."""
+    return getattr(words(locale), name).format(brand=brand, **values)
 
 
 def sms_body(locale: str, *, brand: str, code: str, ttl: int) -> str:

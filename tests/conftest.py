@@ -108,7 +108,8 @@ class Clock:
     """A clock tests move by hand."""
 
     def __init__(self) -> None:
-        self.now = 1_790_000_000.0
+        # Starts at the real time: Redis expires keys on its own clock.
+        self.now = float(int(time.time()))
 
     def __call__(self) -> float:
         return self.now
@@ -138,7 +139,7 @@ def make_app(request: pytest.FixtureRequest, store_kind: str, clock: Clock) -> C
         config = {**BASE_CONFIG, **settings}
         if store_kind == "redis":
             config["REDIS_URL"] = request.getfixturevalue("redis_url")
-            return create_app(config)
+            return create_app(config, clock=clock)
         return create_app(config, store=MemoryStore(clock=clock), clock=clock)
 
     return build

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from flask import Blueprint, Response, abort, render_template, request
 
+from telephony.inbound import handle_inbound
 from telephony.models import Channel
 from telephony.providers import FormData, Provider, WebhookRequest
 from telephony.service import VoiceScript
@@ -49,25 +50,49 @@ def xml(template: str, **context: object) -> Response:
     return Response(render_template(template, **context), mimetype="text/xml")
 
 
-def call_markup(provider: Provider, verification_id: str, script: VoiceScript) -> Response:
-    menu = menu_url(service().settings.public_base_url, provider.name, verification_id, attempt_index())
+MAX_REPEATS = 3  # "press 1 to repeat" is offered this many times after the first reading
+
+
+def speak(provider: Provider, verification_id: str, script: VoiceScript, repeats: int) -> Response:
+    """The code, twice, digit by digit; with the keypad prompt while repeats are left."""
+    base = service().settings.public_base_url
+    menu = None
+    if repeats < MAX_REPEATS:
+        menu = menu_url(base, provider.name, verification_id, attempt_index(), repeats=repeats)
     return xml(f"{provider.dialect}/call.xml", script=script, text=words(script.locale), menu_url=menu)
+
+
+def goodbye(provider: Provider, script: VoiceScript) -> Response:
+    return xml(f"{provider.dialect}/goodbye.xml", script=script, text=words(script.locale))
 
 
 @bp.post("/voice/<verification_id>")
 def answer_call(provider: str, verification_id: str) -> Response:
-    adapter, _ = signed_request(provider)
-    return call_markup(adapter, verification_id, service().voice_script(provider, verification_id, attempt_index()))
+    adapter, webhook = signed_request(provider)
+    settings = service().settings
+    script = service().voice_script(provider, verification_id, attempt_index())
+    if script.available and settings.otp_voice_machine == "hangup" and adapter.answered_by_machine(webhook):
+        return goodbye(adapter, script)  # never leave a code on voicemail
+    if script.available and settings.otp_voice_press_key:
+        gate = menu_url(settings.public_base_url, provider, verification_id, attempt_index(), gate=True)
+        return xml(f"{adapter.dialect}/gate.xml", script=script, text=words(script.locale), menu_url=gate)
+    return speak(adapter, verification_id, script, 0)
 
 
 @bp.post("/voice/<verification_id>/menu")
 def call_menu(provider: str, verification_id: str) -> Response:
     adapter, webhook = signed_request(provider)
-    if webhook.form.first("Digits") == "1":
-        script = service().voice_script(provider, verification_id, attempt_index())
-        return call_markup(adapter, verification_id, script)
-    script = service().voice_script(provider, verification_id, -1)  # nothing to say but goodbye
-    return xml(f"{adapter.dialect}/goodbye.xml", script=script, text=words(script.locale))
+    digits = webhook.form.first("Digits")
+    repeats = request.args.get("r", "")
+    if request.args.get("g") == "1" and digits:
+        next_repeats = 0  # the gate: any key, and the code is read for the first time
+    elif digits == "1" and repeats.isdigit() and int(repeats) < MAX_REPEATS:
+        next_repeats = int(repeats) + 1
+    else:
+        return goodbye(adapter, service().voice_script(provider, verification_id, -1))
+    return speak(
+        adapter, verification_id, service().voice_script(provider, verification_id, attempt_index()), next_repeats
+    )
 
 
 @bp.post("/status/message/<verification_id>")
@@ -90,8 +115,8 @@ def call_status(provider: str, verification_id: str) -> tuple[str, int]:
 def inbound_sms(provider: str) -> Response:
     adapter, webhook = signed_request(provider)
     message = _parsed(adapter.inbound_sms, webhook)
-    log.info("sms.inbound provider=%s message=%s", provider, message.message_id)
-    return xml(f"{adapter.dialect}/sms_reply.xml", reply=None)
+    text = handle_inbound(service(), provider, message)
+    return xml(f"{adapter.dialect}/sms_reply.xml", reply=text, to=message.from_number, sender=message.to_number)
 
 
 def _parsed(parse: Callable[[WebhookRequest], T], webhook: WebhookRequest) -> T:

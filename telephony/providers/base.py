@@ -65,6 +65,9 @@ class Provider(Protocol):
     def verify(self, request: WebhookRequest) -> bool:
         """True when the request carries this provider's valid signature for `request.url`."""
 
+    def answered_by_machine(self, request: WebhookRequest) -> bool:
+        """True when the answer request says a machine (voicemail, fax) picked up."""
+
     def message_status(self, request: WebhookRequest) -> StatusReport:
         """Parse a delivery receipt (raises ValueError when fields are missing)."""
 

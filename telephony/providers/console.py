@@ -42,6 +42,9 @@ class ConsoleProvider:
         # Development only: whoever can reach the dev server can also read its outbox.
         return True
 
+    def answered_by_machine(self, request: WebhookRequest) -> bool:
+        return request.form.first("AnsweredBy").startswith(("machine", "fax"))
+
     def message_status(self, request: WebhookRequest) -> StatusReport:
         message_id, status = required(request.form, "MessageSid", "MessageStatus")
         return StatusReport(message_id, status if status in _STATUSES else None, status)

@@ -59,7 +59,10 @@ class TwilioProvider:
     dialect = "twiml"
     signature_header = "X-Twilio-Signature"
 
-    def __init__(self, account_sid: str, auth_token: str, caller: str, *, timeout: float, ttl: int) -> None:
+    def __init__(
+        self, account_sid: str, auth_token: str, caller: str, *, timeout: float, ttl: int, detect_machines: bool = True
+    ) -> None:
+        self._detect = {"machine_detection": "Enable"} if detect_machines else {}
         self._client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
         self._validator = RequestValidator(auth_token)
         self._from = caller
@@ -81,13 +84,17 @@ class TwilioProvider:
             lambda: self._client.calls.create(
                 to=to, from_=self._from, url=answer_url, method="POST",
                 status_callback=status_url, status_callback_method="POST",
-                status_callback_event=CALL_EVENTS, timeout=30, time_limit=120,
+                status_callback_event=CALL_EVENTS, timeout=30, time_limit=120, **self._detect,
             ),
         )  # fmt: skip
         return call.sid
 
     def verify(self, request: WebhookRequest) -> bool:
         return _twilio_signature(request, self._validator, self.signature_header)
+
+    def answered_by_machine(self, request: WebhookRequest) -> bool:
+        # AnsweredBy: human, unknown, machine_start, machine_end_beep, ..., fax (synchronous AMD)
+        return request.form.first("AnsweredBy").startswith(("machine", "fax"))
 
     def message_status(self, request: WebhookRequest) -> StatusReport:
         form = request.form

@@ -1,0 +1,62 @@
+"""Inbound SMS keywords: opt-out and opt-in, help, and asking for the code again by call or SMS.
+
+Keywords are matched case- and space-insensitively. CALL and RESEND act on the number's newest
+verification through the service, so they obey the same limits and cooldowns as the API.
+"""
+
+from __future__ import annotations
+
+from telephony.errors import NotFound, NotPending, OptedOut, ProviderFailed, RateLimited
+from telephony.models import Channel
+from telephony.phone import InvalidPhoneNumber, to_e164
+from telephony.providers.base import InboundSms
+from telephony.service import VerificationService, event
+from telephony.wording import locale_for, reply
+
+STOP = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+START = frozenset({"START", "UNSTOP", "YES"})
+SEEN_FOR = 7 * 86400  # carriers retry for hours at most; a week covers every retry policy
+
+
+def handle_inbound(service: VerificationService, provider: str, message: InboundSms) -> str | None:
+    """The reply text for an inbound SMS, or None for no reply (unknown words, repeats)."""
+    try:
+        number = to_e164(message.from_number)
+    except InvalidPhoneNumber:
+        return None  # short codes and alphanumeric senders cannot verify anything
+    if not service.store.first_seen(number, f"{provider}:{message.message_id}", ttl=SEEN_FOR):
+        event("sms.inbound_repeat", provider=provider, message=message.message_id)
+        return None
+    keyword = "".join(message.body.split()).upper()
+    locale = locale_for(number)
+    brand = service.settings.otp_brand
+    event("sms.inbound", provider=provider, message=message.message_id, keyword=keyword if len(keyword) < 12 else "")
+    if keyword in STOP:
+        service.store.set_opted_out(number, True)
+        return reply(locale, "stopped", brand=brand)
+    if keyword in START:
+        service.store.set_opted_out(number, False)
+        return reply(locale, "started", brand=brand)
+    if keyword == "HELP":
+        return reply(locale, "help", brand=brand)
+    if keyword in ("CALL", "RESEND"):
+        return _send_again(service, number, Channel.CALL if keyword == "CALL" else Channel.SMS, locale)
+    return None
+
+
+def _send_again(service: VerificationService, number: str, channel: str, locale: str) -> str:
+    brand = service.settings.otp_brand
+    vid = service.store.latest_for(number)
+    try:
+        if vid is None:
+            raise NotFound("nothing pending")
+        v = service.resend(vid, channel)
+    except (NotFound, NotPending):
+        return reply(locale, "nothing_pending", brand=brand)
+    except RateLimited as exc:
+        return reply(locale, "wait", brand=brand, seconds=exc.retry_after or 30)
+    except OptedOut:
+        return reply(locale, "opted_out", brand=brand)
+    except ProviderFailed:
+        return None  # the failed attempts are on the verification's record; the user may ask again
+    return reply(v.locale, "calling" if channel == Channel.CALL else "resent", brand=brand)
