@@ -110,3 +110,27 @@ def test_gunicorn_exits_naming_the_variable(tmp_path) -> None:
     )  # fmt: skip
     assert result.returncode != 0
     assert "SECRET_KEY is required in production" in result.stderr
+
+
+def test_worker_command_fires_due_timers(clock) -> None:
+    from telephony.store import MemoryStore
+
+    app = create_app({**BASE_CONFIG, "OTP_FALLBACK_AFTER": "5"}, store=MemoryStore(clock=clock), clock=clock)
+    client = app.test_client()
+    client.post("/v1/verifications", json={"to": "+14155550100", "channel": "auto"})
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["otp", "worker", "--once"]).output == "fired 0 timer(s)\n"
+    clock.advance(5)
+    assert runner.invoke(args=["otp", "worker", "--once"]).output == "fired 1 timer(s)\n"
+    assert [s["channel"] for s in client.get("/dev/outbox").get_json()["sends"]] == ["call", "sms"]
+    assert "Fire SMS-to-call fallback timers" in runner.invoke(args=["otp", "worker", "--help"]).output
+
+
+@pytest.mark.slow
+def test_flask_cli_exits_with_one_line_naming_the_variable(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", str(ROOT / "app.py"), "otp", "worker", "--once"],
+        env=_clean_env(), cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["Error: configuration error: SECRET_KEY is required in production"]
