@@ -25,15 +25,25 @@ class Channel(StrEnum):
 
 
 MODES = ("sms", "call", "auto")  # what a start may ask for; `auto` is SMS first, then a call
-ID_PATTERN = re.compile(r"^vf_[0-9a-f]{4}[A-Za-z0-9_-]{22}$")
+ID_PATTERN = re.compile(r"^vf_[0-9a-f]{8}[A-Za-z0-9_-]{22}$")
+
+
+def prefix_of(e164: str) -> str:
+    """The number minus its last 4 digits: the unit of prefix limits and SMS-pumping statistics."""
+    return e164[:-4]
 
 
 def number_tag(e164: str) -> str:
-    """A 16-bit digest of the number: the Redis hash tag shared by every key of that number.
+    """The Redis hash tag of a number's keys: a 32-bit digest of its prefix.
 
-    Short on purpose: enough to spread keys over Cluster slots, far too little to recover a number.
+    Every key of a number, of its verifications and of its prefix shares it, so one Lua script
+    can touch them all, also on Redis Cluster. It names a prefix of 10 000 numbers, not a number.
     """
-    return hashlib.blake2b(e164.encode(), digest_size=2).hexdigest()
+    return hashlib.blake2b(prefix_of(e164).encode(), digest_size=4).hexdigest()
+
+
+def tag_of(verification_id: str) -> str:
+    return verification_id[3:11]
 
 
 def new_verification_id(e164: str) -> str:

@@ -122,7 +122,7 @@ def test_cancel(client: FlaskClient) -> None:
 
 
 def test_unknown_and_malformed_ids_are_not_found(client: FlaskClient) -> None:
-    for vid in ("vf_0000AAAAAAAAAAAAAAAAAAAAAA", "nonsense", "vf_{x}:*"):
+    for vid in ("vf_00000000AAAAAAAAAAAAAAAAAAAAAA", "nonsense", "vf_{x}:*"):
         response = client.get(f"/v1/verifications/{vid}")
         assert response.status_code == 404 and error_of(response) == "not_found"
 

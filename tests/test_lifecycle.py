@@ -29,7 +29,7 @@ CTX = Context(now=NOW, sms_provider="twilio", voice_provider="twilio", resend_co
 
 def verification(mode: str = "sms", status: str = "pending", *attempts: Attempt, **extra: object) -> Verification:
     return Verification(
-        id="vf_0000aaaaaaaaaaaaaaaaaaaaaa", to="+14155550100", mode=mode, locale="en", status=status,
+        id="vf_00000000aaaaaaaaaaaaaaaaaaaaaa", to="+14155550100", mode=mode, locale="en", status=status,
         checks_left=5, max_sends=5, created_at=NOW - 10, expires_at=NOW + 590, mac="m", sealed="s",
         attempts=attempts, extra=dict(extra),
     )  # fmt: skip

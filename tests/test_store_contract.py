@@ -145,7 +145,7 @@ def test_redis_keys_of_one_number_share_a_hash_tag(redis_url: str) -> None:
     store.create(v)
     keys = redis.Redis.from_url(redis_url, decode_responses=True).keys("otp:*")
     tags = {key.split("{", 1)[1].split("}", 1)[0] for key in keys}
-    assert len(keys) == 2 and tags == {v.id[3:7]}
+    assert len(keys) == 2 and tags == {v.id[3:11]}
 
 
 def test_first_seen_is_true_once_per_event_and_ttl(store: Store, clock) -> None:

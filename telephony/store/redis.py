@@ -7,7 +7,7 @@ Keys (all documented here):
   otp:{tag}:optout:<e164>   string, present while the number is opted out of SMS (no expiry)
   otp:timers                sorted set, verification ids scored by when their fallback is due
   otp:dev:outbox            list, development outbox (console provider), newest first
-`tag` is the number's 16-bit digest, also embedded in the verification id, so every key of one
+`tag` is a digest of the number's prefix, also embedded in the verification id, so every key of one
 number and of its verifications hashes to one Redis Cluster slot and scripts may touch several.
 """
 
@@ -23,7 +23,7 @@ import redis
 
 from telephony.errors import StoreUnavailable
 from telephony.lifecycle import CheckOutcome
-from telephony.models import Verification, from_record, number_tag, to_record
+from telephony.models import Verification, from_record, number_tag, tag_of, to_record
 from telephony.store.base import OUTBOX_LIMIT
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ TIMERS_KEY = "otp:timers"
 
 
 def _vf_key(verification_id: str) -> str:
-    return f"otp:{{{verification_id[3:7]}}}:vf:{verification_id}"
+    return f"otp:{{{tag_of(verification_id)}}}:vf:{verification_id}"
 
 
 def _latest_key(e164: str) -> str:
@@ -92,7 +92,7 @@ def _optout_key(e164: str) -> str:
 
 
 def _scope_tag(scope: str) -> str:
-    return scope[3:7] if scope.startswith("vf_") else number_tag(scope)
+    return tag_of(scope) if scope.startswith("vf_") else number_tag(scope)
 
 
 OUTBOX_KEY = "otp:dev:outbox"
