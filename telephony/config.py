@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from telephony.errors import ConfigError
+from telephony.limits import Pumping, Rule, parse_rules
 from telephony.phone import InvalidPhoneNumber, to_e164
 
 ENVIRONMENTS = ("development", "test", "production")
@@ -66,6 +67,15 @@ class Settings:
     otp_voice_press_key: bool
     otp_voice_machine: str
     provider_timeout: float
+    limit_number: tuple[Rule, ...]
+    limit_prefix: tuple[Rule, ...]
+    limit_country: tuple[Rule, ...]
+    limit_ip: tuple[Rule, ...]
+    limit_api_key: tuple[Rule, ...]
+    limit_checks: Rule | None
+    allowed_countries: frozenset[str]
+    pumping: Pumping | None
+    trust_proxy: int
     demo_enabled: bool
     port: int
     credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -134,6 +144,15 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         otp_voice_press_key=_bool(raw, "OTP_VOICE_PRESS_KEY", False),
         otp_voice_machine=_choice(raw, "OTP_VOICE_MACHINE", "hangup", ("hangup", "speak")),
         provider_timeout=_float(raw, "PROVIDER_TIMEOUT", 5.0, 0.1, 60.0),
+        limit_number=parse_rules("OTP_LIMIT_NUMBER", raw.get("OTP_LIMIT_NUMBER", "5/600,10/86400")),
+        limit_prefix=parse_rules("OTP_LIMIT_PREFIX", raw.get("OTP_LIMIT_PREFIX", "30/3600")),
+        limit_country=parse_rules("OTP_LIMIT_COUNTRY", raw.get("OTP_LIMIT_COUNTRY", "1000/3600")),
+        limit_ip=parse_rules("OTP_LIMIT_IP", raw.get("OTP_LIMIT_IP", "10/600,50/86400")),
+        limit_api_key=parse_rules("OTP_LIMIT_API_KEY", raw.get("OTP_LIMIT_API_KEY", "1000/3600")),
+        limit_checks=_single_rule(raw, "OTP_LIMIT_CHECKS", "10/14400"),
+        allowed_countries=_countries(raw),
+        pumping=_pumping(raw),
+        trust_proxy=_int(raw, "TRUST_PROXY", 0, 0, 5),
         demo_enabled=not production or _bool(raw, "DEMO_ENABLED", False),
         port=_int(raw, "PORT", 5000, 1, 65535),
         credentials={n: raw.get(n, "").strip() for n in CREDENTIAL_SETTINGS + CALLER_NUMBER_SETTINGS},
@@ -228,6 +247,33 @@ def _base_url(raw: Mapping[str, str]) -> str:
     if "_" in parts.netloc:
         raise ConfigError("PUBLIC_BASE_URL", "must not contain '_' (carriers refuse such hostnames)")
     return url.rstrip("/")
+
+
+def _single_rule(raw: Mapping[str, str], name: str, default: str) -> Rule | None:
+    rules = parse_rules(name, raw.get(name, default))
+    if len(rules) > 1:
+        raise ConfigError(name, "takes one count/seconds pair")
+    return rules[0] if rules else None
+
+
+def _countries(raw: Mapping[str, str]) -> frozenset[str]:
+    codes = frozenset(c.upper() for c in _csv(raw.get("OTP_ALLOWED_COUNTRIES", "")))
+    for code in codes:
+        if len(code) != 2 or not code.isalpha():
+            raise ConfigError("OTP_ALLOWED_COUNTRIES", f"takes ISO country codes like US,GB (got {code!r})")
+    return codes
+
+
+def _pumping(raw: Mapping[str, str]) -> Pumping | None:
+    min_sends = _int(raw, "OTP_PUMPING_MIN_SENDS", 20, 0, 1_000_000)
+    if min_sends == 0:
+        return None
+    return Pumping(
+        min_sends=min_sends,
+        min_ratio=_float(raw, "OTP_PUMPING_MIN_RATIO", 0.2, 0.0, 1.0),
+        window=_int(raw, "OTP_PUMPING_WINDOW", 3600, 60, 7 * 86400),
+        cooloff=_int(raw, "OTP_PUMPING_COOLOFF", 3600, 60, 7 * 86400),
+    )
 
 
 def _brand(raw: Mapping[str, str]) -> str:

@@ -21,6 +21,30 @@ def _build(name: str, settings: Settings, store: Store) -> Provider:
         return TwilioProvider(
             c("TWILIO_ACCOUNT_SID"), c("TWILIO_AUTH_TOKEN"), c("TWILIO_FROM"),
             timeout=settings.provider_timeout, ttl=settings.otp_ttl,
+            detect_machines=settings.otp_voice_machine == "hangup",
+        )  # fmt: skip
+    if name == "plivo":
+        from telephony.providers.plivo import PlivoProvider
+
+        return PlivoProvider(
+            c("PLIVO_AUTH_ID"), c("PLIVO_AUTH_TOKEN"), c("PLIVO_FROM"), store,
+            timeout=settings.provider_timeout, ttl=settings.otp_ttl,
+            detect_machines=settings.otp_voice_machine == "hangup",
+        )  # fmt: skip
+    if name == "signalwire":
+        from telephony.providers.signalwire import SignalWireProvider
+
+        return SignalWireProvider(
+            c("SIGNALWIRE_PROJECT"), c("SIGNALWIRE_TOKEN"), c("SIGNALWIRE_SPACE"), c("SIGNALWIRE_FROM"),
+            c("SIGNALWIRE_SIGNING_KEY"), timeout=settings.provider_timeout, ttl=settings.otp_ttl,
+            detect_machines=settings.otp_voice_machine == "hangup",
+        )  # fmt: skip
+    if name == "flowroute":
+        from telephony.providers.flowroute import FlowrouteProvider
+
+        return FlowrouteProvider(
+            c("FLOWROUTE_ACCESS_KEY"), c("FLOWROUTE_SECRET_KEY"), c("FLOWROUTE_FROM"),
+            c("FLOWROUTE_WEBHOOK_SECRET"), timeout=settings.provider_timeout,
         )  # fmt: skip
     raise NotImplementedError(f"provider {name} is not available yet")
 

@@ -29,7 +29,9 @@ class WebhookRequest:
     body: bytes = b""
 
     def header(self, name: str) -> str:
-        return self.headers.get(name, "")
+        """A header by name, whatever its spelling (HTTP header names are case-insensitive)."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers.items() if key.lower() == wanted), "")
 
 
 @dataclass(frozen=True)

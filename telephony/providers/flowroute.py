@@ -1,0 +1,134 @@
+"""Flowroute (SMS only): its v2.1 messaging API over `requests`; JSON webhooks guarded by a URL secret.
+
+Flowroute signs nothing, so every callback URL we hand it (and the inbound SMS URL configured in
+its portal) carries FLOWROUTE_WEBHOOK_SECRET as the `key` query parameter.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import requests
+
+from telephony.errors import ProviderError
+from telephony.phone import InvalidPhoneNumber, to_e164
+from telephony.providers.base import InboundSms, StatusReport, WebhookRequest
+
+API = "https://api.flowroute.com/v2.1/messages"
+JSON_API = "application/vnd.api+json"
+
+# Flowroute's DLR words -> the contract's send statuses. Its full table is unpublished, so words
+# not listed here that still say failure count as failed; anything else is kept raw.
+MESSAGE_STATUSES = {
+    "queued": "queued", "accepted": "queued",
+    "sent": "sent", "buffered": "sent", "message buffered": "sent", "smsc submit": "sent",
+    "delivered": "delivered", "delivery success": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed", "rejected": "failed", "expired": "failed",
+}  # fmt: skip
+FAILURE_WORDS = ("fail", "reject", "undeliv", "expired")
+
+
+def message_status_of(raw: str, level: object = None) -> str | None:
+    """The contract's status for a DLR `status` word at DLR `level` (1: handed to the carrier)."""
+    word = raw.strip().lower()
+    status = MESSAGE_STATUSES.get(word)
+    if status is None and any(part in word for part in FAILURE_WORDS):
+        status = "failed"
+    if status == "delivered" and str(level) == "1":
+        status = "sent"  # level 1 only reached the carrier; a `delivered` there must not hide a later failure
+    return status
+
+
+def _digits(e164: str) -> str:
+    # v2.1 wants NANP numbers as 11 digits and others as E.164 digits: both are E.164 without the `+`.
+    return e164.strip().lstrip("+")
+
+
+def _number(raw: str) -> str:
+    try:
+        return to_e164(raw)
+    except InvalidPhoneNumber:
+        return raw  # a short code or an alphanumeric sender is kept as received
+
+
+def _payload(request: WebhookRequest) -> tuple[str, dict[str, Any]]:
+    """`data.id` and `data.attributes` of a JSON:API callback (or of the flat legacy v2 body)."""
+    try:
+        document = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("body is not JSON") from None
+    data = document.get("data", document) if isinstance(document, dict) else None
+    attributes = data.get("attributes", data) if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(attributes, dict):
+        raise ValueError("missing field data.attributes")
+    message_id = data.get("id")
+    if not message_id or not isinstance(message_id, str):
+        raise ValueError("missing field data.id")
+    return message_id, attributes
+
+
+class FlowrouteProvider:
+    name = "flowroute"
+    dialect = "twiml"  # Flowroute reads no reply markup; its inbound webhook wants any 200
+
+    def __init__(self, access_key: str, secret_key: str, caller: str, webhook_secret: str, *, timeout: float) -> None:
+        self._session = requests.Session()
+        self._session.auth = (access_key, secret_key)
+        self._session.headers.update({"Content-Type": JSON_API, "Accept": JSON_API})
+        self._timeout = timeout
+        self._from = _digits(to_e164(caller))
+        self._secret = webhook_secret
+
+    def send_sms(self, to: str, body: str, *, status_url: str) -> str:
+        separator = "&" if "?" in status_url else "?"
+        attributes = {
+            "to": _digits(to), "from": self._from, "body": body,
+            "dlr_callback": f"{status_url}{separator}{urlencode({'key': self._secret})}",
+        }  # fmt: skip
+        document = json.dumps({"data": {"type": "message", "attributes": attributes}})
+        try:
+            response = self._session.post(API, data=document, timeout=self._timeout, allow_redirects=False)
+        except requests.RequestException as exc:  # timeouts, refused connections, DNS
+            raise ProviderError(self.name, type(exc).__name__) from exc
+        status = response.status_code
+        if not 200 <= status < 300:
+            transient = not 400 <= status < 500 or status in (401, 403, 429)  # bad input fails everywhere
+            raise ProviderError(self.name, f"HTTP {status}", transient=transient)
+        try:
+            message_id = response.json()["data"]["id"]
+        except (ValueError, KeyError, TypeError):
+            message_id = None
+        if not message_id:  # accepted but unnamed: trying another provider could send twice
+            raise ProviderError(self.name, "no data.id in the answer", transient=False)
+        return str(message_id)
+
+    def place_call(self, to: str, *, answer_url: str, status_url: str) -> str:
+        raise ProviderError(self.name, "Flowroute cannot place calls", transient=False)
+
+    def verify(self, request: WebhookRequest) -> bool:
+        keys = parse_qs(urlsplit(request.url).query, keep_blank_values=True).get("key", [])
+        return len(keys) == 1 and hmac.compare_digest(keys[0].encode(), self._secret.encode())
+
+    def answered_by_machine(self, request: WebhookRequest) -> bool:
+        return False  # no calls, so no answer requests
+
+    def message_status(self, request: WebhookRequest) -> StatusReport:
+        message_id, attributes = _payload(request)
+        raw, level = str(attributes.get("status") or ""), attributes.get("level")
+        if not raw:
+            raise ValueError("missing field data.attributes.status")
+        return StatusReport(message_id, message_status_of(raw, level), raw, f"{message_id}:{level}:{raw}")
+
+    def call_status(self, request: WebhookRequest) -> StatusReport:
+        raise ValueError("Flowroute places no calls")
+
+    def inbound_sms(self, request: WebhookRequest) -> InboundSms:
+        message_id, attributes = _payload(request)
+        sender, recipient = attributes.get("from"), attributes.get("to")
+        if not sender or not recipient:
+            raise ValueError("missing field data.attributes.from")
+        return InboundSms(message_id, _number(str(sender)), _number(str(recipient)), str(attributes.get("body") or ""))

@@ -1,0 +1,172 @@
+"""Plivo: the official SDK for sending; V3 (voice) and V2 (messaging) signatures for webhooks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import plivo
+import requests
+from plivo import exceptions
+from plivo.utils.signature_v3 import validate_v3_signature
+
+from telephony.errors import ConfigError, ProviderError
+from telephony.phone import InvalidPhoneNumber, to_e164
+from telephony.providers.base import InboundSms, StatusReport, WebhookRequest, required
+from telephony.store import Store
+
+# Plivo's words -> the contract's send statuses. Anything else is kept raw and changes nothing.
+MESSAGE_STATUSES = {
+    "queued": "queued", "sent": "sent", "delivered": "delivered", "read": "delivered",
+    "undelivered": "undelivered", "failed": "failed", "rejected": "failed",
+}  # fmt: skip
+CALL_STATUSES = {  # CallStatus words, then HangupCause ones for a hangup that carries no CallStatus
+    "ringing": "ringing", "in-progress": "answered", "completed": "completed", "busy": "busy",
+    "no-answer": "no-answer", "timeout": "no-answer", "failed": "failed", "cancel": "failed",
+    "NORMAL_CLEARING": "completed", "USER_BUSY": "busy", "NO_ANSWER": "no-answer", "NO_USER_RESPONSE": "no-answer",
+}  # fmt: skip
+NONCE_SCOPE = "plivo-nonce"  # one store scope for every nonce: they name no verification
+
+
+def call_api(send: Callable[[], Any]) -> Any:
+    """Run one SDK call, its failures as `ProviderError` (by type only: Plivo's messages quote numbers)."""
+    try:
+        return send()
+    except requests.RequestException as exc:  # timeouts, refused connections, DNS
+        raise ProviderError("plivo", type(exc).__name__) from exc
+    except (exceptions.ValidationError, exceptions.ResourceNotFoundError, exceptions.InvalidRequestError) as exc:
+        raise ProviderError("plivo", type(exc).__name__, transient=False) from exc  # another try fails the same
+    except exceptions.PlivoRestError as exc:  # 401, 403, 429, 5xx: another provider may well carry it
+        raise ProviderError("plivo", type(exc).__name__) from exc
+
+
+def _header(request: WebhookRequest, name: str) -> str:
+    # Header names arrive in whatever spelling the web layer produced; HTTP says case does not matter.
+    wanted = name.lower()
+    return next((value for key, value in request.headers.items() if key.lower() == wanted), "")
+
+
+def _number(raw: str) -> str:
+    # Plivo drops the `+`; a sender that is no phone number (short code) is kept as received.
+    try:
+        return to_e164(raw)
+    except InvalidPhoneNumber:
+        return raw
+
+
+class PlivoProvider:
+    name = "plivo"
+    dialect = "plivo"
+
+    def __init__(
+        self, auth_id: str, auth_token: str, caller: str, store: Store, *, timeout: float, ttl: int,
+        detect_machines: bool = True,
+    ) -> None:  # fmt: skip
+        self._credentials = (auth_id, auth_token)
+        self._timeout = timeout
+        self._store = store
+        self._nonce_ttl = max(ttl, 3600)  # a replay is harmless once its verification has expired
+        # Plivo's detection runs beside the answer URL, not before it: `hangup` ends the call when
+        # a machine is heard, which only OTP_VOICE_PRESS_KEY's gate makes airtight.
+        self._detect = {"machine_detection": "hangup"} if detect_machines else {}
+        self._local = threading.local()
+        try:
+            self._local.client = plivo.RestClient(auth_id, auth_token, timeout=timeout)
+        except exceptions.AuthenticationError:
+            raise ConfigError("PLIVO_AUTH_ID", "must be 20 characters starting with MA or SA") from None
+        self._token = auth_token
+        self._from = to_e164(caller)
+
+    def _client(self) -> plivo.RestClient:
+        # One client per thread: the SDK keeps per-request state (base URI, voice retry count) on it.
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = plivo.RestClient(*self._credentials, timeout=self._timeout)
+        client.voice_retry_count = 0  # the SDK leaves it raised after a failed call, skipping its retries
+        return client
+
+    def send_sms(self, to: str, body: str, *, status_url: str) -> str:
+        response = call_api(
+            lambda: self._client().messages.create(
+                src=self._from, dst=to, text=body, url=status_url, method="POST",
+                log="false",  # keeps the code out of Plivo's message logs
+            ),
+        )  # fmt: skip
+        uuids = getattr(response, "message_uuid", None) or []
+        if not uuids:  # accepted but unnamed: trying another provider could deliver a second SMS
+            raise ProviderError(self.name, "no message_uuid in the answer", transient=False)
+        return str(uuids[0])
+
+    def place_call(self, to: str, *, answer_url: str, status_url: str) -> str:
+        response = call_api(
+            lambda: self._client().calls.create(
+                from_=self._from.lstrip("+"), to_=to.lstrip("+"),
+                answer_url=answer_url, answer_method="POST",
+                hangup_url=status_url, hangup_method="POST",  # unset, Plivo would POST hangups to answer_url
+                ring_timeout=30, time_limit=120, **self._detect,
+            ),
+        )  # fmt: skip
+        request_uuid = getattr(response, "request_uuid", None)
+        if not request_uuid:
+            raise ProviderError(self.name, "no request_uuid in the answer", transient=False)
+        return str(request_uuid)
+
+    def verify(self, request: WebhookRequest) -> bool:
+        v3 = bool(_header(request, "X-Plivo-Signature-V3") or _header(request, "X-Plivo-Signature-V3-Nonce"))
+        version = "V3" if v3 else "V2"
+        signature = _header(request, f"X-Plivo-Signature-{version}")
+        nonce = _header(request, f"X-Plivo-Signature-{version}-Nonce")
+        if not signature or not nonce or len(signature) > 1000 or len(nonce) > 100:  # V3 may list several
+            return False
+        if v3:
+            try:
+                form = dict(request.form)
+                valid = validate_v3_signature(request.method, request.url, nonce, self._token, signature, form)
+            except (exceptions.PlivoRestError, ValueError, TypeError):  # the SDK's own argument checks
+                return False
+        elif _messaging(request.url):  # V2 binds neither body nor query: never enough for a voice URL
+            valid = v2_signature_valid(request.url, nonce, signature, self._token)
+        else:
+            return False
+        # A nonce is accepted once: a replayed answer request must not hear the code again.
+        return valid and self._store.first_seen(NONCE_SCOPE, f"{version}:{nonce}", ttl=self._nonce_ttl)
+
+    def answered_by_machine(self, request: WebhookRequest) -> bool:
+        # Plivo reports detection in its own callback; an answer request carrying `Machine` is believed.
+        return request.form.first("Machine").lower() == "true"
+
+    def message_status(self, request: WebhookRequest) -> StatusReport:
+        message_id, raw = required(request.form, "MessageUUID", "Status")
+        sequence = request.form.first("Sequence")
+        return StatusReport(message_id, MESSAGE_STATUSES.get(raw), raw, f"{message_id}:{raw}:{sequence}")
+
+    def call_status(self, request: WebhookRequest) -> StatusReport:
+        form = request.form
+        (call_uuid,) = required(form, "CallUUID")
+        if not (raw := form.first("CallStatus") or form.first("HangupCause")):
+            raise ValueError("missing field CallStatus")
+        # We stored the request_uuid the create call returned; callbacks name it RequestUUID/ALegRequestUUID.
+        call_id = form.first("RequestUUID") or form.first("ALegRequestUUID") or call_uuid
+        return StatusReport(call_id, CALL_STATUSES.get(raw), raw, f"{call_uuid}:{raw}")
+
+    def inbound_sms(self, request: WebhookRequest) -> InboundSms:
+        message_id, sender, recipient = required(request.form, "MessageUUID", "From", "To")
+        return InboundSms(message_id, _number(sender), _number(recipient), request.form.first("Text"))
+
+
+def v2_signature_valid(url: str, nonce: str, signature: str, token: str) -> bool:
+    """Plivo's messaging signature, as `plivo.utils.validate_signature` but compared in constant time."""
+    parts = urlsplit(url)
+    signed = urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) + nonce  # the query is not signed
+    expected = base64.b64encode(hmac.new(token.encode(), signed.encode(), hashlib.sha256).digest())
+    return hmac.compare_digest(expected, signature.strip().encode())
+
+
+def _messaging(url: str) -> bool:
+    path = urlsplit(url).path
+    return path.endswith("/sms") or "/status/message/" in path

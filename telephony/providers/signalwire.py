@@ -1,0 +1,131 @@
+"""SignalWire: its Compatibility (LaML) REST API over `requests`, TwiML markup, Twilio-style signatures.
+
+The `signalwire` package is not used: it pins a 2021 twilio SDK (see PROTOCOLS.md, section 0).
+"""
+
+from __future__ import annotations
+
+import json
+
+import requests
+from twilio.request_validator import RequestValidator
+
+from telephony.errors import ProviderError
+from telephony.phone import to_e164
+from telephony.providers import twilio
+from telephony.providers.base import FormData, InboundSms, StatusReport, WebhookRequest, required
+
+# Twilio's words plus SignalWire's `initiated` for messages -> the contract's send statuses.
+MESSAGE_STATUSES = {**twilio.MESSAGE_STATUSES, "initiated": "queued"}
+CALL_STATUSES = dict(twilio.CALL_STATUSES)
+# SignalWire's own validators accept Twilio's header name as an alias.
+SIGNATURE_HEADERS = ("X-SignalWire-Signature", "X-Twilio-Signature")
+
+
+def _header(request: WebhookRequest, name: str) -> str:
+    # The web layer spells it X-Signalwire-Signature; HTTP says header case does not matter.
+    wanted = name.lower()
+    return next((value for key, value in request.headers.items() if key.lower() == wanted), "")
+
+
+def _fields(request: WebhookRequest) -> FormData:
+    """The callback's fields: form-encoded as documented, or a flat JSON object (its OpenAPI says so)."""
+    if request.form or not request.body.lstrip().startswith(b"{"):
+        return request.form
+    try:
+        data = json.loads(request.body)
+    except ValueError:
+        return request.form
+    return FormData({k: [str(v)] for k, v in data.items() if isinstance(v, str | int | float)})
+
+
+class SignalWireProvider:
+    name = "signalwire"
+    dialect = "twiml"
+
+    def __init__(
+        self, project: str, token: str, space: str, caller: str, signing_key: str, *, timeout: float, ttl: int,
+        detect_machines: bool = True,
+    ) -> None:  # fmt: skip
+        host = space.strip().removeprefix("https://").rstrip("/")
+        self._api = f"https://{host}/api/laml/2010-04-01/Accounts/{project}"
+        self._session = requests.Session()
+        self._session.auth = (project, token)
+        self._session.headers["Accept"] = "application/json"
+        self._timeout = timeout
+        self._validator = RequestValidator(signing_key)
+        self._from = to_e164(caller)
+        self._validity = str(max(1, min(ttl, 172800)))
+        # Synchronous detection, as Twilio's: the answer request then says who picked up (AnsweredBy).
+        self._detect = [("MachineDetection", "Enable")] if detect_machines else []
+
+    def _create(self, resource: str, fields: list[tuple[str, str]]) -> str:
+        try:
+            response = self._session.post(
+                f"{self._api}/{resource}.json", data=fields, timeout=self._timeout, allow_redirects=False
+            )
+        except requests.RequestException as exc:  # timeouts, refused connections, DNS
+            raise ProviderError(self.name, type(exc).__name__) from exc
+        status = response.status_code
+        if not 200 <= status < 300:
+            transient = not 400 <= status < 500 or status in (401, 403, 429)  # bad input fails everywhere
+            raise ProviderError(self.name, f"HTTP {status} code {_error_code(response)}", transient=transient)
+        try:
+            sid = response.json().get("sid")
+        except (ValueError, AttributeError):
+            sid = None
+        if not sid:  # accepted but unnamed: trying another provider could send twice
+            raise ProviderError(self.name, "no sid in the answer", transient=False)
+        return str(sid)
+
+    def send_sms(self, to: str, body: str, *, status_url: str) -> str:
+        return self._create(
+            "Messages",
+            [("To", to), ("From", self._from), ("Body", body), ("StatusCallback", status_url),
+             ("ValidityPeriod", self._validity)],  # a late code is useless: let SignalWire drop it
+        )  # fmt: skip
+
+    def place_call(self, to: str, *, answer_url: str, status_url: str) -> str:
+        events = [("StatusCallbackEvent", event) for event in twilio.CALL_EVENTS]
+        return self._create(
+            "Calls",
+            [("To", to), ("From", self._from), ("Url", answer_url), ("Method", "POST"),
+             ("StatusCallback", status_url), ("StatusCallbackMethod", "POST"), *events, ("Timeout", "30"),
+             *self._detect],
+        )  # fmt: skip
+
+    def verify(self, request: WebhookRequest) -> bool:
+        signature = next((s for s in (_header(request, h) for h in SIGNATURE_HEADERS) if s), "")
+        if not signature or len(signature) > 200:
+            return False
+        if "bodySHA256=" in request.url:  # JSON body: the URL carries its hash and the body is not signed
+            return self._validator.validate(request.url, request.body.decode("utf-8", "replace"), signature)
+        return self._validator.validate(request.url, _fields(request), signature)
+
+    def answered_by_machine(self, request: WebhookRequest) -> bool:
+        # AnsweredBy: human or machine (SignalWire), Twilio's machine_* and fax spellings too.
+        return _fields(request).first("AnsweredBy").lower().startswith(("machine", "fax"))
+
+    def message_status(self, request: WebhookRequest) -> StatusReport:
+        form = _fields(request)
+        (message_id,) = required(form, "MessageSid")
+        raw = form.first("MessageStatus") or form.first("SmsStatus")
+        if not raw:
+            raise ValueError("missing field MessageStatus")
+        return StatusReport(message_id, MESSAGE_STATUSES.get(raw), raw, f"{message_id}:{raw}")
+
+    def call_status(self, request: WebhookRequest) -> StatusReport:
+        call_id, raw = required(_fields(request), "CallSid", "CallStatus")
+        return StatusReport(call_id, CALL_STATUSES.get(raw), raw, f"{call_id}:{raw}")
+
+    def inbound_sms(self, request: WebhookRequest) -> InboundSms:
+        form = _fields(request)
+        message_id, sender, recipient = required(form, "MessageSid", "From", "To")
+        return InboundSms(message_id, sender, recipient, form.first("Body"))
+
+
+def _error_code(response: requests.Response) -> str:
+    try:
+        return str(response.json().get("code", ""))
+    except (ValueError, AttributeError):
+        return ""
