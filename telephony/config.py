@@ -198,6 +198,8 @@ def _provider_list(raw: Mapping[str, str], name: str, default: str, allowed: tup
     names = tuple(p.lower() for p in _csv(raw.get(name, ""))) or (default,)
     for provider in names:
         if provider not in allowed:
+            if not raw.get(name, "").strip():
+                raise ConfigError(name, f"must be set: OTP_PROVIDER={provider} cannot place calls")
             if provider in PROVIDERS:
                 raise ConfigError(name, f"{provider} cannot place calls (choose from {', '.join(allowed)})")
             raise ConfigError(name, f"unknown provider {provider!r} (choose from {', '.join(allowed)})")

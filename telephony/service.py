@@ -172,6 +172,13 @@ class VerificationService:
         event("status.updated", result.verification, status=report.status or "unknown", **fields)
         self._act(result)
 
+    def send_reply(self, provider: Provider, to: str, text: str) -> None:
+        """Answer an inbound SMS through the API, for providers that take no reply markup."""
+        try:
+            provider.send_sms(to, text, status_url=None)
+        except ProviderError as exc:
+            event("sms.reply_failed", provider=provider.name, error=str(exc))
+
     def fire_due_timers(self, limit: int = 100) -> int:
         """Run the fallback timers that are due (claimed atomically: each fires once)."""
         due = self.store.claim_due(self.clock(), limit)

@@ -69,6 +69,16 @@ def test_a_complete_production_config_loads() -> None:
         ({"REDIS_URL": "http://localhost"}, "REDIS_URL"),
         ({"PUBLIC_BASE_URL": "verify.example.com"}, "PUBLIC_BASE_URL"),
         ({"VOICE_PROVIDER": "flowroute"}, "VOICE_PROVIDER"),
+        (
+            {
+                "OTP_PROVIDER": "flowroute",
+                "FLOWROUTE_ACCESS_KEY": "a",
+                "FLOWROUTE_SECRET_KEY": "b",
+                "FLOWROUTE_FROM": "+12065550100",
+                "FLOWROUTE_WEBHOOK_SECRET": "c",
+            },
+            "VOICE_PROVIDER",
+        ),
         ({"SMS_PROVIDER": "carrier-pigeon"}, "SMS_PROVIDER"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
     ],

@@ -116,6 +116,10 @@ def inbound_sms(provider: str) -> Response:
     adapter, webhook = signed_request(provider)
     message = _parsed(adapter.inbound_sms, webhook)
     text = handle_inbound(service(), provider, message)
+    if not adapter.replies_inline:
+        if text:
+            service().send_reply(adapter, message.from_number, text)
+        return Response("", status=200)
     return xml(f"{adapter.dialect}/sms_reply.xml", reply=text, to=message.from_number, sender=message.to_number)
 
 

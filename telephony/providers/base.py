@@ -57,6 +57,7 @@ class Provider(Protocol):
 
     name: str
     dialect: str  # voice markup the answer URL must return: "twiml" or "plivo"
+    replies_inline: bool  # inbound SMS replies go back as markup (else through send_sms)
 
     def send_sms(self, to: str, body: str, *, status_url: str) -> str:
         """Send one SMS; returns the provider's message id."""

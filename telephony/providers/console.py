@@ -19,6 +19,7 @@ log = logging.getLogger("telephony.console")
 class ConsoleProvider:
     name = "console"
     dialect = "twiml"
+    replies_inline = True
 
     def __init__(self, store: Store) -> None:
         self._store = store

@@ -74,6 +74,7 @@ def _payload(request: WebhookRequest) -> tuple[str, dict[str, Any]]:
 class FlowrouteProvider:
     name = "flowroute"
     dialect = "twiml"  # Flowroute reads no reply markup; its inbound webhook wants any 200
+    replies_inline = False  # inbound SMS replies go out through the API
 
     def __init__(self, access_key: str, secret_key: str, caller: str, webhook_secret: str, *, timeout: float) -> None:
         self._session = requests.Session()
@@ -83,12 +84,11 @@ class FlowrouteProvider:
         self._from = _digits(to_e164(caller))
         self._secret = webhook_secret
 
-    def send_sms(self, to: str, body: str, *, status_url: str) -> str:
-        separator = "&" if "?" in status_url else "?"
-        attributes = {
-            "to": _digits(to), "from": self._from, "body": body,
-            "dlr_callback": f"{status_url}{separator}{urlencode({'key': self._secret})}",
-        }  # fmt: skip
+    def send_sms(self, to: str, body: str, *, status_url: str | None) -> str:
+        attributes = {"to": _digits(to), "from": self._from, "body": body}
+        if status_url:  # replies to inbound keywords need no receipt
+            separator = "&" if "?" in status_url else "?"
+            attributes["dlr_callback"] = f"{status_url}{separator}{urlencode({'key': self._secret})}"
         document = json.dumps({"data": {"type": "message", "attributes": attributes}})
         try:
             response = self._session.post(API, data=document, timeout=self._timeout, allow_redirects=False)

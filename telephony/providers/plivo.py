@@ -1,4 +1,4 @@
-"""Plivo: the official SDK for sending; V3 (voice) and V2 (messaging) signatures for webhooks."""
+"""Plivo: the official SDK for sending; V3 signatures (V2 where a callback carries only V2) for webhooks."""
 
 from __future__ import annotations
 
@@ -62,6 +62,7 @@ def _number(raw: str) -> str:
 class PlivoProvider:
     name = "plivo"
     dialect = "plivo"
+    replies_inline = True
 
     def __init__(
         self, auth_id: str, auth_token: str, caller: str, store: Store, *, timeout: float, ttl: int,
@@ -129,10 +130,10 @@ class PlivoProvider:
                 valid = validate_v3_signature(request.method, request.url, nonce, self._token, signature, form)
             except (exceptions.PlivoRestError, ValueError, TypeError):  # the SDK's own argument checks
                 return False
-        elif _messaging(request.url):  # V2 binds neither body nor query: never enough for a voice URL
-            valid = v2_signature_valid(request.url, nonce, signature, self._token)
         else:
-            return False
+            # The contract accepts V2 on every Plivo webhook. V2 binds neither body nor query; the
+            # one-time nonce below is what keeps a captured request from being replayed.
+            valid = v2_signature_valid(request.url, nonce, signature, self._token)
         # A nonce is accepted once: a replayed answer request must not hear the code again.
         return valid and self._store.first_seen(NONCE_SCOPE, f"{version}:{nonce}", ttl=self._nonce_ttl)
 
@@ -165,8 +166,3 @@ def v2_signature_valid(url: str, nonce: str, signature: str, token: str) -> bool
     signed = urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) + nonce  # the query is not signed
     expected = base64.b64encode(hmac.new(token.encode(), signed.encode(), hashlib.sha256).digest())
     return hmac.compare_digest(expected, signature.strip().encode())
-
-
-def _messaging(url: str) -> bool:
-    path = urlsplit(url).path
-    return path.endswith("/sms") or "/status/message/" in path

@@ -42,6 +42,7 @@ def _fields(request: WebhookRequest) -> FormData:
 class SignalWireProvider:
     name = "signalwire"
     dialect = "twiml"
+    replies_inline = True
 
     def __init__(
         self, project: str, token: str, space: str, caller: str, signing_key: str, *, timeout: float, ttl: int,

@@ -57,6 +57,7 @@ def _twilio_signature(request: WebhookRequest, validator: RequestValidator, head
 class TwilioProvider:
     name = "twilio"
     dialect = "twiml"
+    replies_inline = True
     signature_header = "X-Twilio-Signature"
 
     def __init__(

@@ -165,7 +165,7 @@ def test_plivo_accepts_any_of_several_v3_signatures(client: FlaskClient) -> None
 
 
 @pytest.mark.parametrize("client", ["plivo"], indirect=True)
-def test_plivo_v2_is_accepted_on_messaging_callbacks_only(client: FlaskClient) -> None:
+def test_plivo_v2_is_accepted_with_a_fresh_nonce(client: FlaskClient) -> None:
     v = start(client)
     url = f"{BASE_URL}/webhooks/plivo/status/message/{v['id']}?a=0"
     message = receipt("plivo", v["sends"][0]["provider_id"], "delivered")
@@ -180,7 +180,9 @@ def test_plivo_v2_is_accepted_on_messaging_callbacks_only(client: FlaskClient) -
     )
     answer = f"{BASE_URL}/webhooks/plivo/voice/{v['id']}?a=0"
     params = answer_params("plivo", "any")
-    assert client.post(answer.removeprefix(BASE_URL), data=params, headers=plivo_v2_headers(answer)).status_code == 403
+    headers = plivo_v2_headers(answer)
+    assert client.post(answer.removeprefix(BASE_URL), data=params, headers=headers).status_code == 200
+    assert client.post(answer.removeprefix(BASE_URL), data=params, headers=headers).status_code == 403  # replayed
 
 
 def test_plivo_v2_matches_the_sdk_and_its_test_vector() -> None:
