@@ -26,6 +26,7 @@ class CheckOutcome(StrEnum):
     NOT_PENDING = "not_pending"
     MAX_ATTEMPTS = "max_attempts"
     MISSING = "missing"
+    LOCKED = "locked"  # too many wrong codes for this number lately, across its verifications
 
 
 # --- per-send statuses -----------------------------------------------------------------------
@@ -281,9 +282,11 @@ def settle(v: Verification) -> Verification:
     return v
 
 
-def first_send(v: Verification, ctx: Context) -> Step:
-    """The first send of a new verification: SMS for `sms` and `auto`, unless opted out."""
-    channel = Channel.CALL if v.mode == "call" or (v.mode == "auto" and ctx.sms_opted_out) else Channel.SMS
+def first_send(v: Verification, ctx: Context, *, landline: bool = False) -> Step:
+    """The first send of a new verification: SMS for `sms` and `auto`, but `auto` calls straight
+    away a number that is opted out of SMS or is a landline."""
+    straight_to_call = v.mode == "auto" and (ctx.sms_opted_out or landline)
+    channel = Channel.CALL if v.mode == "call" or straight_to_call else Channel.SMS
     if channel == Channel.SMS and ctx.sms_opted_out:
         raise OptedOut("This number replied STOP; it gets no SMS until it replies START.")
     if channel == Channel.CALL and v.mode == "auto":

@@ -32,6 +32,14 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Who asked for a send: counted by IP and by API key (never stored in the clear)."""
+
+    ip: str | None = None
+    api_key: str | None = None
+
+
+@dataclass(frozen=True)
 class Counter:
     """One counter a send increments: `scope` names what is counted (`ip:…`, `country:US`)."""
 
@@ -63,6 +71,24 @@ class SendPlan:
     @property
     def prefix(self) -> str:
         return prefix_of(self.number)
+
+
+@dataclass(frozen=True)
+class CheckPolicy:
+    """What a check counts besides the verification: wrong codes per number, approvals per prefix."""
+
+    fails: Rule | None
+    pump_window: int | None
+    now: float
+
+    @property
+    def bucket(self) -> int:
+        return int(self.now // self.pump_window) if self.pump_window else -1
+
+
+def buckets(now: float, window: int) -> tuple[int, float]:
+    """The current bucket of a two-bucket sliding window, and the weight left to the previous one."""
+    return int(now // window), 1 - (now % window) / window
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,10 @@ from telephony.errors import (
     MaxAttempts,
     NotFound,
     NotPending,
+    OptedOut,
     ProviderError,
     ProviderFailed,
+    RateLimited,
     StoreUnavailable,
 )
 from telephony.lifecycle import (
@@ -42,8 +44,9 @@ from telephony.lifecycle import (
     first_send,
     step,
 )
+from telephony.limits import Admission, CheckPolicy, Counter, Origin, SendPlan, check_destination, client_scope
 from telephony.models import ID_PATTERN, Attempt, Channel, Status, Verification, new_verification_id
-from telephony.phone import InvalidPhoneNumber, mask, to_e164
+from telephony.phone import InvalidPhoneNumber, mask, region_of, to_e164
 from telephony.providers import Provider, StatusReport
 from telephony.store import Store
 from telephony.urls import answer_url, status_url
@@ -97,12 +100,15 @@ class VerificationService:
 
     # --- the API -------------------------------------------------------------------------
 
-    def start(self, to: str, mode: str = "sms", locale: str | None = None) -> Verification:
+    def start(
+        self, to: str, mode: str = "sms", locale: str | None = None, origin: Origin | None = None
+    ) -> Verification:
         number = self.parse_number(to)
         if mode not in ("sms", "call", "auto"):
             raise InvalidRequest("channel must be sms, call or auto")
         if locale is not None and locale not in LOCALES:
             raise InvalidRequest(f"locale must be one of {', '.join(LOCALES)}")
+        landline = check_destination(number, self.settings.allowed_countries) == "fixed_line"
         now = self.clock()
         vid = new_verification_id(number)
         mac, sealed = self.vault.seal(vid, new_code(self.settings.otp_length))
@@ -112,8 +118,12 @@ class VerificationService:
             max_sends=self.settings.otp_max_sends, created_at=now,
             expires_at=now + self.settings.otp_ttl, mac=mac, sealed=sealed,
         )  # fmt: skip
-        first = first_send(v, self._context(opted_out=mode != "call" and self.store.opted_out(number)))
-        self.store.create(first.verification)
+        first = first_send(v, self._context(), landline=landline)
+        admission = self._admit(first.verification, origin, create=True)
+        if admission.outcome == "opted_out" and mode == "auto":  # rare: learn it, then call instead
+            first = first_send(v, self._context(opted_out=True), landline=landline)
+            admission = self._admit(first.verification, origin, create=True)
+        self._refuse_unless_admitted(admission, number)
         event("verification.started", first.verification, mode=mode, locale=v.locale)
         return self._delivered(self._act(first))
 
@@ -137,9 +147,11 @@ class VerificationService:
         if channel not in (None, Channel.SMS, Channel.CALL):
             raise InvalidRequest("channel must be sms or call")
         v = self.get(verification_id)
-        opted_out = (channel or v.channel) == Channel.SMS and self.store.opted_out(v.to)
-        result = self._apply(v, Resend(channel), opted_out=opted_out)
-        event("verification.resend", result.verification, channel=result.verification.attempts[-1].channel)
+        wanted = channel or v.channel
+        refused = step(v, Resend(wanted), self._context())  # cooldowns and state, before counting
+        self._refuse_unless_admitted(self._admit(refused.verification, None), v.to)
+        result = self._apply(v, Resend(wanted))
+        event("verification.resend", result.verification, channel=wanted)
         return self._delivered(self._act(result))
 
     def cancel(self, verification_id: str) -> Verification:
@@ -210,7 +222,16 @@ class VerificationService:
         return verification_id
 
     def _check(self, vid: str, code: str, *, by_number: bool) -> tuple[Verification, bool]:
-        outcome, v = self.store.check(vid, self.vault.candidate_macs(vid, code))
+        pumping = self.settings.pumping
+        policy = CheckPolicy(self.settings.limit_checks, pumping.window if pumping else None, self.clock())
+        outcome, v = self.store.check(vid, self.vault.candidate_macs(vid, code), policy)
+        if outcome is CheckOutcome.LOCKED:
+            assert v is not None and self.settings.limit_checks is not None
+            event("verification.locked", v)
+            raise RateLimited(
+                "Too many wrong codes for this number; try again later.",
+                retry_after=self.settings.limit_checks.window,
+            )
         if outcome is CheckOutcome.MISSING or (by_number and outcome is CheckOutcome.NOT_PENDING):
             raise NotFound("No pending verification found.")
         assert v is not None
@@ -230,6 +251,27 @@ class VerificationService:
             fallback_after=self.settings.otp_fallback_after,
             sms_opted_out=opted_out,
         )
+
+    def _admit(self, v: Verification, origin: Origin | None, *, create: bool = False) -> Admission:
+        """Count the send of `v`'s newest attempt against every limit (creating `v` if asked)."""
+        s = self.settings
+        number = v.to
+        others = [Counter(f"country:{region_of(number) or 'ZZ'}", rule) for rule in s.limit_country]
+        if origin and origin.ip:
+            others += [Counter(client_scope("ip", origin.ip), rule) for rule in s.limit_ip]
+        if origin and origin.api_key:
+            others += [Counter(client_scope("key", origin.api_key), rule) for rule in s.limit_api_key]
+        sms = v.attempts[-1].channel == Channel.SMS
+        plan = SendPlan(number, s.limit_number, s.limit_prefix, tuple(others), s.pumping, check_opt_out=sms)
+        return self.store.admit(plan, self.clock(), create=v if create else None)
+
+    def _refuse_unless_admitted(self, admission: Admission, number: str) -> None:
+        if admission.outcome == "opted_out":
+            raise OptedOut("This number replied STOP; it gets no SMS until it replies START.")
+        if admission.outcome == "pumping":
+            log.warning("event=pumping.blocked prefix=%s retry_after=%s", mask(number), admission.retry_after)
+        if not admission.ok:
+            raise RateLimited("Too many codes sent; try again later.", retry_after=admission.retry_after)
 
     def _apply(self, v: Verification, change: Event, *, opted_out: bool = False) -> Step:
         """Step on the freshest copy and compare-and-set; on a conflict reload and step again."""

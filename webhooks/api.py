@@ -5,9 +5,10 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from telephony.errors import InvalidRequest, ServiceError
+from telephony.limits import Origin
 from telephony.models import Verification, public_view
 from webhooks.context import service
 
@@ -36,6 +37,7 @@ def authenticate() -> None:
         matched |= hmac.compare_digest(supplied, key.encode())
     if scheme.lower() != "bearer" or not matched:
         raise Unauthorized("Send `Authorization: Bearer <API key>`.")
+    g.api_key = token.strip()
 
 
 def body(*allowed: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -70,7 +72,8 @@ def answer(v: Verification, status: int = 200, **extra: Any) -> tuple[Response, 
 @bp.post("/verifications")
 def start_verification() -> tuple[Response, int]:
     data = body("to", "channel", "locale", required=("to",))
-    v = service().start(data["to"], data.get("channel", "sms"), data.get("locale"))
+    origin = Origin(ip=request.remote_addr, api_key=g.get("api_key"))
+    v = service().start(data["to"], data.get("channel", "sms"), data.get("locale"), origin)
     response, status = answer(v, 201)
     response.headers["Location"] = f"{request.script_root}/v1/verifications/{v.id}"
     return response, status

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, render_template, request
 
 from telephony.errors import InvalidPhone, InvalidRequest, MaxAttempts, NotFound, NotPending, ServiceError
+from telephony.limits import Origin
 from webhooks.context import service
 
 bp = Blueprint("demo", __name__, template_folder="templates")
@@ -27,7 +28,7 @@ def index() -> str:
 @bp.post("/request-auth")
 def request_auth() -> tuple[Response, int]:
     try:
-        service().start(request.form.get("number", ""), "sms")
+        service().start(request.form.get("number", ""), "sms", origin=Origin(ip=request.remote_addr))
     except (InvalidPhone, InvalidRequest):
         return text("Invalid Phone Number", 400)
     except ServiceError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from telephony.lifecycle import CheckOutcome
+from telephony.limits import Admission, CheckPolicy, SendPlan
 from telephony.models import Verification
 
 __all__ = ["OUTBOX_LIMIT", "CheckOutcome", "Store"]
@@ -28,13 +29,22 @@ class Store(Protocol):
         Returns the stored verification (its version one higher), or None on a conflict or expiry.
         """
 
-    def check(self, verification_id: str, candidate_macs: list[str]) -> tuple[CheckOutcome, Verification | None]:
+    def check(
+        self, verification_id: str, candidate_macs: list[str], policy: CheckPolicy | None = None
+    ) -> tuple[CheckOutcome, Verification | None]:
         """Atomically compare a candidate code's MACs and consume one check or approve.
 
         A wrong code spends one of `checks_left`; spending the last one makes the status
         `max_attempts_reached`; the right code makes it `approved`. Only a pending verification
-        changes.
+        changes. With a `policy`, wrong codes also count per number (LOCKED once over its limit,
+        whatever the verification) and an approval counts for the prefix's pumping statistics.
         """
+
+    def admit(self, plan: SendPlan, now: float, create: Verification | None = None) -> Admission:
+        """Check every limit of a send and count it, in one round trip; create `create` if admitted."""
+
+    def discard(self, v: Verification) -> None:
+        """Remove a verification that was created but must not go ahead."""
 
     def latest_for(self, e164: str) -> str | None:
         """Id of the newest verification started for a number, if it has not expired."""

@@ -14,7 +14,9 @@ from collections.abc import Callable
 
 from telephony.codes import CodeVault
 from telephony.lifecycle import CheckOutcome, apply_check
+from telephony.limits import Admission, CheckPolicy, Rule, SendPlan, buckets
 from telephony.models import Verification, from_record, to_record
+from telephony.store import keys
 from telephony.store.base import OUTBOX_LIMIT
 
 
@@ -28,6 +30,7 @@ class MemoryStore:
         self._seen: dict[tuple[str, str], float] = {}
         self._opted_out: set[str] = set()
         self._timers: list[tuple[float, str]] = []
+        self._counters: dict[str, tuple[float, float]] = {}  # key -> (value, expires at)
 
     def _live(self, verification_id: str) -> dict[str, str] | None:
         record = self._records.get(verification_id)
@@ -38,8 +41,57 @@ class MemoryStore:
 
     def create(self, v: Verification) -> None:
         with self._lock:
-            self._records[v.id] = to_record(v)
-            self._latest[v.to] = (v.id, v.expires_at)
+            self._create(v)
+
+    def _create(self, v: Verification) -> None:
+        self._records[v.id] = to_record(v)
+        self._latest[v.to] = (v.id, v.expires_at)
+
+    # Counters: fixed windows that start at the first hit, as INCR + PEXPIRE do in Redis.
+    def _value(self, key: str) -> tuple[float, float]:
+        value, expires = self._counters.get(key, (0, 0.0))
+        return (value, expires - self._clock()) if expires > self._clock() else (0, 0.0)
+
+    def _incr(self, key: str, window: float, by: float = 1) -> float:
+        value, left = self._value(key)
+        self._counters[key] = (value + by, self._clock() + (left if value else window))
+        return value + by
+
+    def admit(self, plan: SendPlan, now: float, create: Verification | None = None) -> Admission:
+        with self._lock:
+            number = plan.number
+            if plan.check_opt_out and number in self._opted_out:
+                return Admission("opted_out")
+            blocked, left = self._value(keys.pump_block(number))
+            if blocked:
+                return Admission("pumping", _seconds(left))
+            counters = _counters(plan)
+            for key, rule in counters:
+                value, left = self._value(key)
+                if value >= rule.limit:
+                    return Admission("limited", _seconds(left))
+            if plan.pumping:
+                pump = plan.pumping
+                bucket, weight = buckets(now, pump.window)
+                sends = self._value(keys.pump_sends(number, bucket))[0] + weight * self._value(
+                    keys.pump_sends(number, bucket - 1))[0]  # fmt: skip
+                approved = self._value(keys.pump_approvals(number, bucket))[0] + weight * self._value(
+                    keys.pump_approvals(number, bucket - 1))[0]  # fmt: skip
+                if sends >= pump.min_sends and approved < sends * pump.min_ratio:
+                    self._counters[keys.pump_block(number)] = (1, self._clock() + pump.cooloff)
+                    return Admission("pumping", pump.cooloff)
+                self._incr(keys.pump_sends(number, bucket), 2 * pump.window)
+            for key, rule in counters:
+                self._incr(key, rule.window)
+            if create is not None:
+                self._create(create)
+            return Admission("ok")
+
+    def discard(self, v: Verification) -> None:
+        with self._lock:
+            self._records.pop(v.id, None)
+            if self._latest.get(v.to, ("",))[0] == v.id:
+                del self._latest[v.to]
 
     def get(self, verification_id: str) -> Verification | None:
         with self._lock:
@@ -55,16 +107,27 @@ class MemoryStore:
             self._records[v.id] = to_record(saved)
             return saved
 
-    def check(self, verification_id: str, candidate_macs: list[str]) -> tuple[CheckOutcome, Verification | None]:
+    def check(
+        self, verification_id: str, candidate_macs: list[str], policy: CheckPolicy | None = None
+    ) -> tuple[CheckOutcome, Verification | None]:
         with self._lock:
             record = self._live(verification_id)
             if record is None:
                 return CheckOutcome.MISSING, None
             current = from_record(record)
+            fails = policy.fails if policy else None
+            if fails and current.pending and self._value(keys.fails(current.to))[0] >= fails.limit:
+                return CheckOutcome.LOCKED, current
             outcome, updated = apply_check(current, CodeVault.same(current.mac, candidate_macs))
             if updated is not current:
                 updated = updated.with_changes(version=current.version + 1)
                 self._records[verification_id] = to_record(updated)
+            if outcome is CheckOutcome.WRONG and fails:
+                self._incr(keys.fails(current.to), fails.window)
+            elif outcome is CheckOutcome.APPROVED:
+                self._counters.pop(keys.fails(current.to), None)
+                if policy and policy.pump_window:
+                    self._incr(keys.pump_approvals(current.to, policy.bucket), 2 * policy.pump_window)
             return outcome, updated
 
     def latest_for(self, e164: str) -> str | None:
@@ -114,3 +177,14 @@ class MemoryStore:
 
     def ping(self) -> bool:
         return True
+
+
+def _counters(plan: SendPlan) -> list[tuple[str, Rule]]:
+    number = [(keys.number_limit(plan.number, r.window), r) for r in plan.number_rules]
+    prefix = [(keys.prefix_limit(plan.number, r.window), r) for r in plan.prefix_rules]
+    others = [(keys.scope_limit(c.scope, c.rule.window), c.rule) for c in plan.others]
+    return number + prefix + others
+
+
+def _seconds(left: float) -> int:
+    return max(1, int(-(-left // 1)))

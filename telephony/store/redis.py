@@ -23,24 +23,34 @@ import redis
 
 from telephony.errors import StoreUnavailable
 from telephony.lifecycle import CheckOutcome
-from telephony.models import Verification, from_record, number_tag, tag_of, to_record
+from telephony.limits import Admission, CheckPolicy, SendPlan, buckets
+from telephony.models import Verification, from_record, to_record
+from telephony.store import keys
 from telephony.store.base import OUTBOX_LIMIT
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Constant-time comparison: the stored MAC must not leak through how long a mismatch takes.
+# Check and consume. ARGV[1]: {"fl": wrong codes allowed per number or 0, "fw": their window (ms),
+# "pb": approvals bucket or -1, "pk": how long buckets are kept (ms)}; ARGV[2...]: candidate MACs.
+# The per-number keys are built from the verification's `to` (same tag, so the same slot): keep
+# their spelling in step with store/keys.py. Comparison is constant-time.
 _CHECK = """
-local h = redis.call('HMGET', KEYS[1], 'status', 'checks_left', 'mac')
+local cfg = cjson.decode(ARGV[1])
+local h = redis.call('HMGET', KEYS[1], 'status', 'checks_left', 'mac', 'to')
 if not h[1] then return {'missing'} end
+local tag = string.match(KEYS[1], '{(.-)}')
+local fails = 'otp:{' .. tag .. '}:fails:' .. h[4]
 local outcome
 if h[1] == 'max_attempts_reached' then
   outcome = 'max_attempts'
 elseif h[1] ~= 'pending' then
   outcome = 'not_pending'
+elseif cfg.fl > 0 and tonumber(redis.call('GET', fails) or '0') >= cfg.fl then
+  return {'locked', redis.call('HGETALL', KEYS[1])}
 else
   local matched = 0
-  for i = 1, #ARGV do
+  for i = 2, #ARGV do
     local a, b = h[3], ARGV[i]
     local diff = (#a == #b) and 0 or 1
     for j = 1, math.min(#a, #b) do diff = bit.bor(diff, bit.bxor(a:byte(j), b:byte(j))) end
@@ -49,15 +59,81 @@ else
   if matched == 1 then
     outcome = 'approved'
     redis.call('HSET', KEYS[1], 'status', 'approved')
+    redis.call('DEL', fails)
+    if cfg.pb >= 0 then
+      local approvals = 'otp:{' .. tag .. '}:pump:a:' .. string.sub(h[4], 1, -5) .. ':' .. cfg.pb
+      redis.call('INCR', approvals)
+      redis.call('PEXPIRE', approvals, cfg.pk)
+    end
   else
     outcome = 'wrong'
     local left = math.max(0, tonumber(h[2]) - 1)
     redis.call('HSET', KEYS[1], 'checks_left', left)
     if left == 0 then redis.call('HSET', KEYS[1], 'status', 'max_attempts_reached') end
+    if cfg.fl > 0 and redis.call('INCR', fails) == 1 then redis.call('PEXPIRE', fails, cfg.fw) end
   end
   redis.call('HINCRBY', KEYS[1], 'ver', 1)
 end
 return {outcome, redis.call('HGETALL', KEYS[1])}
+"""
+
+# Admit a send for a number: its opt-out, its prefix's pumping block, its number and prefix
+# limits, the pumping statistics, then (when everything passes) count it and create the
+# verification. All keys share the number's tag. ARGV[1]: {"sms": 0|1, "limits": [[limit, ms]...],
+# "pump": {...} (absent when off), "create": 0|1, "exp": expiry ms}; ARGV[2...]: fields to create.
+# KEYS: opt-out, block, one per limit, then 4 pumping keys when on, then the verification.
+_ADMIT_NUMBER = """
+local cfg = cjson.decode(ARGV[1])
+if cfg.sms == 1 and redis.call('EXISTS', KEYS[1]) == 1 then return {'opted_out', 0} end
+local blocked = redis.call('PTTL', KEYS[2])
+if blocked > 0 then return {'pumping', blocked} end
+for i, rule in ipairs(cfg.limits) do
+  if tonumber(redis.call('GET', KEYS[2 + i]) or '0') >= rule[1] then
+    return {'limited', redis.call('PTTL', KEYS[2 + i])}
+  end
+end
+local next_key = 3 + #cfg.limits
+if cfg.pump then
+  local p, w = next_key, cfg.pump.weight
+  local function n(k) return tonumber(redis.call('GET', k) or '0') end
+  local sends = n(KEYS[p]) + w * n(KEYS[p + 1])
+  local approved = n(KEYS[p + 2]) + w * n(KEYS[p + 3])
+  if sends >= cfg.pump.min and approved < sends * cfg.pump.ratio then
+    redis.call('SET', KEYS[2], '1', 'PX', cfg.pump.cooloff)
+    return {'pumping', cfg.pump.cooloff}
+  end
+  redis.call('INCR', KEYS[p])
+  redis.call('PEXPIRE', KEYS[p], cfg.pump.keep)
+  next_key = p + 4
+end
+for i, rule in ipairs(cfg.limits) do
+  if redis.call('INCR', KEYS[2 + i]) == 1 then redis.call('PEXPIRE', KEYS[2 + i], rule[2]) end
+end
+if cfg.create == 1 then
+  redis.call('HSET', KEYS[next_key], unpack(ARGV, 2))
+  redis.call('PEXPIREAT', KEYS[next_key], cfg.exp)
+  redis.call('SET', KEYS[next_key + 1], cfg.id, 'PXAT', cfg.exp)
+end
+return {'ok', 0}
+"""
+
+# One client's or one country's counters (own slot): all windows pass, then all count.
+_ADMIT_SCOPE = """
+local limits = cjson.decode(ARGV[1])
+for i, rule in ipairs(limits) do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') >= rule[1] then return {'limited', redis.call('PTTL', KEYS[i])} end
+end
+for i, rule in ipairs(limits) do
+  if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], rule[2]) end
+end
+return {'ok', 0}
+"""
+
+# Forget a verification admitted by its number but refused by another limit.
+_DISCARD = """
+redis.call('DEL', KEYS[1])
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
 """
 
 # Compare-and-set: ARGV[1] expected version, ARGV[2] expiry (ms since epoch), then field, value...
@@ -76,26 +152,6 @@ local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, AR
 if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
 return ids
 """
-TIMERS_KEY = "otp:timers"
-
-
-def _vf_key(verification_id: str) -> str:
-    return f"otp:{{{tag_of(verification_id)}}}:vf:{verification_id}"
-
-
-def _latest_key(e164: str) -> str:
-    return f"otp:{{{number_tag(e164)}}}:latest:{e164}"
-
-
-def _optout_key(e164: str) -> str:
-    return f"otp:{{{number_tag(e164)}}}:optout:{e164}"
-
-
-def _scope_tag(scope: str) -> str:
-    return tag_of(scope) if scope.startswith("vf_") else number_tag(scope)
-
-
-OUTBOX_KEY = "otp:dev:outbox"
 
 
 def _fail_closed(method: Callable[..., T]) -> Callable[..., T]:
@@ -122,6 +178,9 @@ class RedisStore:
         self._check = client.register_script(_CHECK)
         self._save = client.register_script(_SAVE)
         self._claim = client.register_script(_CLAIM)
+        self._admit_number = client.register_script(_ADMIT_NUMBER)
+        self._admit_scope = client.register_script(_ADMIT_SCOPE)
+        self._discard = client.register_script(_DISCARD)
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -138,69 +197,118 @@ class RedisStore:
     def create(self, v: Verification) -> None:
         expires_ms = int(v.expires_at * 1000)
         pipe = self._redis.pipeline(transaction=True)
-        key = _vf_key(v.id)
+        key = keys.verification(v.id)
         pipe.hset(key, mapping=to_record(v))
         pipe.pexpireat(key, expires_ms)
-        pipe.set(_latest_key(v.to), v.id, pxat=expires_ms)
+        pipe.set(keys.latest(v.to), v.id, pxat=expires_ms)
         pipe.execute()
 
     @_fail_closed
     def get(self, verification_id: str) -> Verification | None:
-        record = self._redis.hgetall(_vf_key(verification_id))
+        record = self._redis.hgetall(keys.verification(verification_id))
         return from_record(record) if record else None
 
     @_fail_closed
     def save(self, v: Verification) -> Verification | None:
         saved = v.with_changes(version=v.version + 1)
         flat = [item for pair in to_record(saved).items() for item in pair]
-        ok = self._save(keys=[_vf_key(v.id)], args=[str(v.version), int(v.expires_at * 1000), *flat])
+        ok = self._save(keys=[keys.verification(v.id)], args=[str(v.version), int(v.expires_at * 1000), *flat])
         return saved if ok else None
 
     @_fail_closed
-    def check(self, verification_id: str, candidate_macs: list[str]) -> tuple[CheckOutcome, Verification | None]:
-        result = self._check(keys=[_vf_key(verification_id)], args=candidate_macs)
-        outcome = CheckOutcome(result[0])
-        return outcome, from_record(_pairs(result[1])) if len(result) > 1 else None
+    def check(
+        self, verification_id: str, candidate_macs: list[str], policy: CheckPolicy | None = None
+    ) -> tuple[CheckOutcome, Verification | None]:
+        fails = policy.fails if policy else None
+        cfg = {
+            "fl": fails.limit if fails else 0,
+            "fw": fails.window * 1000 if fails else 0,
+            "pb": policy.bucket if policy and policy.pump_window else -1,
+            "pk": 2 * policy.pump_window * 1000 if policy and policy.pump_window else 0,
+        }
+        result = self._check(keys=[keys.verification(verification_id)], args=[json.dumps(cfg), *candidate_macs])
+        return CheckOutcome(result[0]), from_record(_pairs(result[1])) if len(result) > 1 else None
+
+    @_fail_closed
+    def admit(self, plan: SendPlan, now: float, create: Verification | None = None) -> Admission:
+        number = plan.number
+        rules = [*plan.number_rules, *plan.prefix_rules]
+        number_keys = [keys.opt_out(number), keys.pump_block(number)]
+        number_keys += [keys.number_limit(number, r.window) for r in plan.number_rules]
+        number_keys += [keys.prefix_limit(number, r.window) for r in plan.prefix_rules]
+        cfg: dict = {"sms": int(plan.check_opt_out), "limits": [[r.limit, r.window * 1000] for r in rules]}
+        if plan.pumping:
+            pump = plan.pumping
+            bucket, weight = buckets(now, pump.window)
+            number_keys += [keys.pump_sends(number, bucket), keys.pump_sends(number, bucket - 1),
+                            keys.pump_approvals(number, bucket), keys.pump_approvals(number, bucket - 1)]  # fmt: skip
+            cfg["pump"] = {"weight": weight, "min": pump.min_sends, "ratio": pump.min_ratio,
+                           "cooloff": pump.cooloff * 1000, "keep": 2 * pump.window * 1000}  # fmt: skip
+        fields: list[str] = []
+        if create is not None:
+            number_keys += [keys.verification(create.id), keys.latest(create.to)]
+            cfg.update(create=1, exp=int(create.expires_at * 1000), id=create.id)
+            fields = [item for pair in to_record(create).items() for item in pair]
+        pipe = self._redis.pipeline(transaction=False)
+        self._admit_number(keys=number_keys, args=[json.dumps(cfg), *fields], client=pipe)
+        scopes: dict[str, list] = {}
+        for counter in plan.others:
+            scopes.setdefault(counter.scope, []).append(counter.rule)
+        for scope, scope_rules in scopes.items():
+            scope_keys = [keys.scope_limit(scope, r.window) for r in scope_rules]
+            self._admit_scope(keys=scope_keys, args=[json.dumps([[r.limit, r.window * 1000] for r in scope_rules])],
+                              client=pipe)  # fmt: skip
+        results = [(outcome, int(ms)) for outcome, ms in pipe.execute()]
+        refused = [r for r in results if r[0] != "ok"]
+        if not refused:
+            return Admission("ok")
+        if create is not None and results[0][0] == "ok":
+            self._discard(keys=[keys.verification(create.id), keys.latest(create.to)], args=[create.id])
+        outcome, ms = max(refused, key=lambda r: (r[0] == "opted_out", r[1]))
+        return Admission(outcome, max(1, -(-ms // 1000)))
+
+    @_fail_closed
+    def discard(self, v: Verification) -> None:
+        self._discard(keys=[keys.verification(v.id), keys.latest(v.to)], args=[v.id])
 
     @_fail_closed
     def latest_for(self, e164: str) -> str | None:
-        return self._redis.get(_latest_key(e164))
+        return self._redis.get(keys.latest(e164))
 
     @_fail_closed
     def first_seen(self, scope: str, event_id: str, *, ttl: int) -> bool:
-        key = f"otp:{{{_scope_tag(scope)}}}:evt:{scope}:{event_id}"
-        return bool(self._redis.set(key, "1", nx=True, ex=ttl))
+        return bool(self._redis.set(keys.event(scope, event_id), "1", nx=True, ex=ttl))
 
     @_fail_closed
     def opted_out(self, e164: str) -> bool:
-        return bool(self._redis.exists(_optout_key(e164)))
+        return bool(self._redis.exists(keys.opt_out(e164)))
 
     @_fail_closed
     def set_opted_out(self, e164: str, opted_out: bool) -> None:
         if opted_out:
-            self._redis.set(_optout_key(e164), "1")
+            self._redis.set(keys.opt_out(e164), "1")
         else:
-            self._redis.delete(_optout_key(e164))
+            self._redis.delete(keys.opt_out(e164))
 
     @_fail_closed
     def schedule(self, verification_id: str, at: float) -> None:
-        self._redis.zadd(TIMERS_KEY, {verification_id: at})
+        self._redis.zadd(keys.TIMERS, {verification_id: at})
 
     @_fail_closed
     def claim_due(self, now: float, limit: int) -> list[str]:
-        return list(self._claim(keys=[TIMERS_KEY], args=[now, limit]))
+        return list(self._claim(keys=[keys.TIMERS], args=[now, limit]))
 
     @_fail_closed
     def outbox_push(self, entry: dict) -> None:
         pipe = self._redis.pipeline(transaction=True)
-        pipe.lpush(OUTBOX_KEY, json.dumps(entry))
-        pipe.ltrim(OUTBOX_KEY, 0, OUTBOX_LIMIT - 1)
-        pipe.expire(OUTBOX_KEY, 86400)
+        pipe.lpush(keys.OUTBOX, json.dumps(entry))
+        pipe.ltrim(keys.OUTBOX, 0, OUTBOX_LIMIT - 1)
+        pipe.expire(keys.OUTBOX, 86400)
         pipe.execute()
 
     @_fail_closed
     def outbox_list(self) -> list[dict]:
-        return [json.loads(item) for item in self._redis.lrange(OUTBOX_KEY, 0, OUTBOX_LIMIT - 1)]
+        return [json.loads(item) for item in self._redis.lrange(keys.OUTBOX, 0, OUTBOX_LIMIT - 1)]
 
     def ping(self) -> bool:
         try:
