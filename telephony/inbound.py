@@ -30,7 +30,9 @@ def handle_inbound(service: VerificationService, provider: str, message: Inbound
     keyword = "".join(message.body.split()).upper()
     locale = locale_for(number)
     brand = service.settings.otp_brand
-    event("sms.inbound", provider=provider, message=message.message_id, keyword=keyword if len(keyword) < 12 else "")
+    known = keyword in STOP | START | {"HELP", "CALL", "RESEND"}
+    # Only known keywords are logged: people do reply with their code.
+    event("sms.inbound", provider=provider, message=message.message_id, keyword=keyword if known else "other")
     if keyword in STOP:
         service.store.set_opted_out(number, True)
         return reply(locale, "stopped", brand=brand)

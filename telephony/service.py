@@ -56,17 +56,17 @@ log = logging.getLogger("telephony")
 SAVE_RETRIES = 20
 
 
+VOICE_REPEATS = 3  # "press 1 to repeat" is offered this many times after the first reading
+
+
 @dataclass(frozen=True)
 class VoiceScript:
     """What an answer URL should say: the digits, or that the code is gone."""
 
     locale: str
     brand: str
+    available: bool = False
     digits: tuple[str, ...] = ()
-
-    @property
-    def available(self) -> bool:
-        return bool(self.digits)
 
 
 def event(name: str, v: Verification | None = None, **fields: object) -> None:
@@ -203,16 +203,30 @@ class VerificationService:
             self._act(result)
         return len(due)
 
-    def voice_script(self, provider: str, verification_id: str, index: int) -> VoiceScript:
-        """What to say when the call of attempt `index` is answered."""
-        v = self.store.get(verification_id) if ID_PATTERN.match(verification_id) else None
+    def voice_script(self, provider: str, verification_id: str, index: int, *, speak: bool = True) -> VoiceScript:
+        """What to say when the call of attempt `index` is answered (`speak`: the code itself).
+
+        The code is spoken only to the verification's newest call, while it is pending, and at
+        most 1 + VOICE_REPEATS times per call placed: a replayed answer request gets a goodbye.
+        """
         brand = self.settings.otp_brand
+        if not ID_PATTERN.match(verification_id):
+            return VoiceScript("en", brand)
+        v, plays = self.store.play(verification_id) if speak else (self.store.get(verification_id), 0)
         if v is None:
             return VoiceScript("en", brand)
-        if not v.pending or _attempt_at(v, index, provider, Channel.CALL) is None:
+        calls = [i for i, a in enumerate(v.attempts) if a.channel == Channel.CALL]
+        newest = bool(calls) and calls[-1] == index and v.attempts[index].provider == provider
+        if not v.pending or not newest:
             return VoiceScript(v.locale, brand)
-        event("call.answered", v, provider=provider, attempt=index)
-        return VoiceScript(v.locale, brand, tuple(self.vault.open(v.id, v.sealed)))
+        sends = len({v.attempts[i].send_no for i in calls})
+        if plays > (1 + VOICE_REPEATS) * sends:
+            event("call.replay_refused", v, provider=provider, attempt=index, plays=plays)
+            return VoiceScript(v.locale, brand)
+        if not speak:
+            return VoiceScript(v.locale, brand, available=True)
+        event("call.spoken", v, provider=provider, attempt=index, plays=plays)
+        return VoiceScript(v.locale, brand, available=True, digits=tuple(self.vault.open(v.id, v.sealed)))
 
     # --- internals ---------------------------------------------------------------------------
 

@@ -291,3 +291,18 @@ def test_calls_speak_the_number_s_language(
     says = list(twiml.iter("Say"))
     assert {s.get("language") for s in says} == {language}
     assert word in says[0].text
+
+
+def test_the_code_is_spoken_only_to_the_newest_call_and_a_bounded_number_of_times(
+    app: Flask, clock, twilio_api: responses.RequestsMock
+) -> None:
+    client = app.test_client()
+    first_url = call_url(client, twilio_api)
+    plays = [len(digits(answer(client, first_url))) for _ in range(5)]
+    assert plays == [12, 12, 12, 12, 0]  # 1 + 3 repeats per call placed; a replay past that hears nothing
+    vid = first_url.split("/voice/")[1].split("?")[0]
+    clock.advance(31)
+    assert client.post(f"/v1/verifications/{vid}/resend", json={"channel": "call"}).status_code == 200
+    second_url = sent(twilio_api, "Calls")[-1]["Url"][0]
+    assert digits(answer(client, first_url)) == []  # the older call's URL no longer speaks
+    assert len(digits(answer(client, second_url))) == 12

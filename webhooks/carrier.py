@@ -15,7 +15,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from telephony.inbound import handle_inbound
 from telephony.models import Channel
 from telephony.providers import FormData, Provider, WebhookRequest
-from telephony.service import VoiceScript
+from telephony.service import VOICE_REPEATS, VoiceScript
 from telephony.urls import menu_url
 from telephony.wording import words
 from webhooks.context import service
@@ -50,14 +50,11 @@ def xml(template: str, **context: object) -> Response:
     return Response(render_template(template, **context), mimetype="text/xml")
 
 
-MAX_REPEATS = 3  # "press 1 to repeat" is offered this many times after the first reading
-
-
 def speak(provider: Provider, verification_id: str, script: VoiceScript, repeats: int) -> Response:
     """The code, twice, digit by digit; with the keypad prompt while repeats are left."""
     base = service().settings.public_base_url
     menu = None
-    if repeats < MAX_REPEATS:
+    if repeats < VOICE_REPEATS:
         menu = menu_url(base, provider.name, verification_id, attempt_index(), repeats=repeats)
     return xml(f"{provider.dialect}/call.xml", script=script, text=words(script.locale), menu_url=menu)
 
@@ -70,10 +67,12 @@ def goodbye(provider: Provider, script: VoiceScript) -> Response:
 def answer_call(provider: str, verification_id: str) -> Response:
     adapter, webhook = signed_request(provider)
     settings = service().settings
-    script = service().voice_script(provider, verification_id, attempt_index())
-    if script.available and settings.otp_voice_machine == "hangup" and adapter.answered_by_machine(webhook):
+    machine = settings.otp_voice_machine == "hangup" and adapter.answered_by_machine(webhook)
+    gated = settings.otp_voice_press_key
+    script = service().voice_script(provider, verification_id, attempt_index(), speak=not (machine or gated))
+    if machine:
         return goodbye(adapter, script)  # never leave a code on voicemail
-    if script.available and settings.otp_voice_press_key:
+    if script.available and gated:
         gate = menu_url(settings.public_base_url, provider, verification_id, attempt_index(), gate=True)
         return xml(f"{adapter.dialect}/gate.xml", script=script, text=words(script.locale), menu_url=gate)
     return speak(adapter, verification_id, script, 0)
@@ -86,10 +85,10 @@ def call_menu(provider: str, verification_id: str) -> Response:
     repeats = request.args.get("r", "")
     if request.args.get("g") == "1" and digits:
         next_repeats = 0  # the gate: any key, and the code is read for the first time
-    elif digits == "1" and repeats.isdigit() and int(repeats) < MAX_REPEATS:
+    elif digits == "1" and repeats.isdigit() and int(repeats) < VOICE_REPEATS:
         next_repeats = int(repeats) + 1
     else:
-        return goodbye(adapter, service().voice_script(provider, verification_id, -1))
+        return goodbye(adapter, service().voice_script(provider, verification_id, -1, speak=False))
     return speak(
         adapter, verification_id, service().voice_script(provider, verification_id, attempt_index()), next_repeats
     )

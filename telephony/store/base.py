@@ -23,6 +23,9 @@ class Store(Protocol):
     def get(self, verification_id: str) -> Verification | None:
         """The verification, or None when unknown or expired."""
 
+    def play(self, verification_id: str) -> tuple[Verification | None, int]:
+        """The verification and how many times its code has now been played (this one counted)."""
+
     def save(self, v: Verification) -> Verification | None:
         """Compare-and-set: write `v` only if the stored version is still `v.version`.
 

@@ -98,13 +98,21 @@ class MemoryStore:
             record = self._live(verification_id)
             return from_record(record) if record else None
 
+    def play(self, verification_id: str) -> tuple[Verification | None, int]:
+        with self._lock:
+            record = self._live(verification_id)
+            if record is None:
+                return None, 0
+            record["plays"] = str(int(record.get("plays", "0")) + 1)
+            return from_record(record), int(record["plays"])
+
     def save(self, v: Verification) -> Verification | None:
         with self._lock:
             record = self._live(v.id)
             if record is None or int(record["ver"]) != v.version:
                 return None
             saved = v.with_changes(version=v.version + 1)
-            self._records[v.id] = to_record(saved)
+            self._records[v.id] = {**record, **to_record(saved)}  # keeps counters outside the model
             return saved
 
     def check(
@@ -121,7 +129,7 @@ class MemoryStore:
             outcome, updated = apply_check(current, CodeVault.same(current.mac, candidate_macs))
             if updated is not current:
                 updated = updated.with_changes(version=current.version + 1)
-                self._records[verification_id] = to_record(updated)
+                self._records[verification_id] = {**record, **to_record(updated)}
             if outcome is CheckOutcome.WRONG and fails:
                 self._incr(keys.fails(current.to), fails.window)
             elif outcome is CheckOutcome.APPROVED:

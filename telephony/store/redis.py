@@ -146,6 +146,13 @@ return 1
 """
 
 
+# Count a playing of the code and read the verification, in one round trip.
+_PLAY = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+local plays = redis.call('HINCRBY', KEYS[1], 'plays', 1)
+return {plays, redis.call('HGETALL', KEYS[1])}
+"""
+
 # Claim due timers: read and remove in one step, so each id goes to exactly one worker.
 _CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
@@ -178,6 +185,7 @@ class RedisStore:
         self._check = client.register_script(_CHECK)
         self._save = client.register_script(_SAVE)
         self._claim = client.register_script(_CLAIM)
+        self._play = client.register_script(_PLAY)
         self._admit_number = client.register_script(_ADMIT_NUMBER)
         self._admit_scope = client.register_script(_ADMIT_SCOPE)
         self._discard = client.register_script(_DISCARD)
@@ -207,6 +215,11 @@ class RedisStore:
     def get(self, verification_id: str) -> Verification | None:
         record = self._redis.hgetall(keys.verification(verification_id))
         return from_record(record) if record else None
+
+    @_fail_closed
+    def play(self, verification_id: str) -> tuple[Verification | None, int]:
+        result = self._play(keys=[keys.verification(verification_id)])
+        return (from_record(_pairs(result[1])), int(result[0])) if result[0] else (None, 0)
 
     @_fail_closed
     def save(self, v: Verification) -> Verification | None:

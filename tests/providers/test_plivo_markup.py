@@ -30,7 +30,7 @@ def render(app: Flask, template: str, **context: object) -> str:
 
 
 def call(app: Flask, brand: str = "Verify", code: str = "123456", menu_url: str | None = MENU) -> str:
-    script = VoiceScript("en", brand, tuple(code))
+    script = VoiceScript("en", brand, available=bool(code), digits=tuple(code))
     return render(app, "plivo/call.xml", script=script, text=words("en"), menu_url=menu_url)
 
 
@@ -83,7 +83,13 @@ def test_a_hostile_brand_stays_text(app: Flask) -> None:
     assert tags(hostile) == tags(plain) and "Dial" not in tags(hostile)
     [intro] = [e for e in ET.fromstring(hostile).iter("Speak") if e.text and "This is" in e.text]
     assert PAYLOAD in intro.text
-    gate = render(app, "plivo/gate.xml", script=VoiceScript("en", PAYLOAD, ("1",)), text=words("en"), menu_url=MENU)
+    gate = render(
+        app,
+        "plivo/gate.xml",
+        script=VoiceScript("en", PAYLOAD, available=True, digits=("1",)),
+        text=words("en"),
+        menu_url=MENU,
+    )
     assert tags(gate) == ["Response", "GetInput", "Speak", "Speak", "Hangup"]
     assert PAYLOAD in ET.fromstring(gate).find("GetInput/Speak").text
 
@@ -91,7 +97,7 @@ def test_a_hostile_brand_stays_text(app: Flask) -> None:
 def test_goodbye_and_gate(app: Flask) -> None:
     goodbye = ET.fromstring(render(app, "plivo/goodbye.xml", script=VoiceScript("en", "Verify"), text=words("en")))
     assert [e.tag for e in goodbye] == ["Speak", "Hangup"] and goodbye[0].text == words("en").goodbye
-    gate = ET.fromstring(render(app, "plivo/gate.xml", script=VoiceScript("en", "Verify", ("1",)), text=words("en"),
+    gate = ET.fromstring(render(app, "plivo/gate.xml", script=VoiceScript("en", "Verify", available=True, digits=("1",)), text=words("en"),
                                 menu_url=MENU))  # fmt: skip
     prompt = gate.find("GetInput")
     assert (prompt.get("action"), prompt.get("numDigits"), prompt.get("inputType")) == (MENU, "1", "dtmf")
