@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 import click
 from flask import Flask
 from jinja2 import StrictUndefined
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import webhooks
 from telephony.codes import CodeVault
@@ -64,6 +65,10 @@ def create_app(
         clock=clock or time.time,
     )
     app.extensions["verification"] = service
+    if settings.trust_proxy:
+        # Client IPs (per-IP limits) and the URL a proxy reports come from its X-Forwarded-* headers.
+        n = settings.trust_proxy
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
     webhooks.init_app(app, settings)
     return app
 

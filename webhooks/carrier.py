@@ -26,19 +26,39 @@ T = TypeVar("T")
 
 
 def signed_request(provider_name: str) -> tuple[Provider, WebhookRequest]:
-    """The provider and the request as it signed it; aborts 404 (unknown) or 403 (bad signature)."""
+    """The provider and the request as it signed it; aborts 404 (unknown) or 403 (bad signature).
+
+    The signed URL is PUBLIC_BASE_URL + path + the raw query. Behind a trusted proxy
+    (TRUST_PROXY), the URL the proxy reports (X-Forwarded-Proto/Host) is tried as well.
+    """
     provider = service().providers.get(provider_name)
     if provider is None:
         abort(404)
+    settings = service().settings
     query = request.query_string.decode("latin-1")
-    url = service().settings.public_base_url + request.path + (f"?{query}" if query else "")
-    raw = request.get_data(cache=True)
+    suffix = request.path + (f"?{query}" if query else "")
+    urls = [settings.public_base_url + suffix]
+    if settings.trust_proxy and request.host_url.rstrip("/") != settings.public_base_url:
+        urls.append(request.host_url.rstrip("/") + suffix)
     form = FormData(request.form.lists()) if request.method == "POST" else FormData()
-    webhook = WebhookRequest(url=url, method=request.method, headers=dict(request.headers), form=form, body=raw)
-    if not provider.verify(webhook):
-        log.warning("webhook.signature_invalid provider=%s url=%s", provider_name, request.path)
-        abort(403)
-    return provider, webhook
+    headers = dict(request.headers)
+    for url in urls:
+        webhook = WebhookRequest(url, request.method, headers, form, request.get_data(cache=True))
+        if provider.verify(webhook):
+            return provider, webhook
+    signature_headers = sorted(h for h in headers if "signature" in h.lower()) or ["none"]
+    log.warning(
+        "event=webhook.signature_invalid provider=%s urls=%s signature_headers=%s",
+        provider_name, ",".join(_redacted(u) for u in urls), ",".join(signature_headers),
+    )  # fmt: skip
+    abort(403)
+
+
+def _redacted(url: str) -> str:
+    """The URL for a log line: Flowroute's `key` secret rides in the query and must not."""
+    base, _, query = url.partition("?")
+    params = [p if not p.startswith("key=") else "key=<redacted>" for p in query.split("&")] if query else []
+    return base + ("?" + "&".join(params) if params else "")
 
 
 def attempt_index() -> int:
