@@ -1,0 +1,212 @@
+"""Hostile input: hypothesis throws bodies, headers and fields at the API and every webhook.
+
+Whatever arrives, the answer is never a 500, a refused request changes nothing, and a webhook
+without a valid signature never reaches a parser.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import BASE_CONFIG, BASE_URL, TWILIO, signed_post
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app import create_app
+from telephony.store import MemoryStore
+
+NUMBER = "+14155550100"
+PROVIDERS = ["twilio", "plivo", "signalwire", "flowroute", "console"]
+CREDENTIALS = {
+    **TWILIO,
+    "PLIVO_AUTH_ID": "MA" + "X" * 18, "PLIVO_AUTH_TOKEN": "plivo-token", "PLIVO_FROM": "+14155550199",
+    "SIGNALWIRE_PROJECT": "p", "SIGNALWIRE_TOKEN": "t", "SIGNALWIRE_SPACE": "example.signalwire.com",
+    "SIGNALWIRE_FROM": "+14155550198", "SIGNALWIRE_SIGNING_KEY": "PSK_key",
+    "FLOWROUTE_ACCESS_KEY": "a", "FLOWROUTE_SECRET_KEY": "b", "FLOWROUTE_FROM": "+12065550100",
+    "FLOWROUTE_WEBHOOK_SECRET": "hook-secret",
+}  # fmt: skip
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+text = st.text(st.characters(codec="utf-8"), max_size=40) | st.sampled_from(
+    ["", "\x00", "\u202e", "+14155550100\n", "9" * 5000, "<Say>", "{{ 7*7 }}", "'; DROP", "%00", "../../etc"]
+)
+json_value = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@pytest.fixture(scope="module")
+def app():
+    config = {**BASE_CONFIG, "SMS_PROVIDER": "console,twilio,plivo,signalwire,flowroute",
+              "VOICE_PROVIDER": "console,twilio,plivo,signalwire", "OTP_LIMIT_NUMBER": "", "OTP_LIMIT_IP": "",
+              "OTP_LIMIT_PREFIX": "", "OTP_LIMIT_COUNTRY": "", **CREDENTIALS}  # fmt: skip
+    return create_app(config, store=MemoryStore())
+
+
+@pytest.fixture(scope="module")
+def verification(app) -> dict:
+    return app.test_client().post("/v1/verifications", json={"to": NUMBER}).get_json()
+
+
+def snapshot(app, vid: str) -> dict:
+    return app.test_client().get(f"/v1/verifications/{vid}").get_json()
+
+
+@FUZZ
+@given(
+    path=st.sampled_from(
+        [
+            "/v1/verifications",
+            "/v1/verifications/{id}/check",
+            "/v1/verification-checks",
+            "/v1/verifications/{id}/resend",
+            "/v1/verifications/{id}/cancel",
+        ]
+    ),
+    body=json_value | st.binary(max_size=200),
+    content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""]),
+)
+def test_api_never_fails_and_refusals_change_nothing(app, verification, path, body, content_type) -> None:
+    before = snapshot(app, verification["id"])
+    data = body if isinstance(body, bytes) else json.dumps(body)
+    response = app.test_client().post(path.format(id=verification["id"]), data=data, content_type=content_type)
+    assert response.status_code < 500
+    if response.status_code >= 400:
+        assert set(response.get_json()["error"]) == {"code", "message"}
+        assert snapshot(app, verification["id"]) == before
+
+
+@FUZZ
+@given(
+    provider=st.sampled_from(PROVIDERS[:4]),
+    kind=st.sampled_from(["voice/{id}", "voice/{id}/menu", "status/message/{id}", "status/call/{id}", "sms"]),
+    form=st.dictionaries(
+        st.sampled_from(
+            [
+                "CallSid",
+                "MessageSid",
+                "MessageStatus",
+                "CallStatus",
+                "From",
+                "To",
+                "Body",
+                "Digits",
+                "MessageUUID",
+                "Status",
+                "CallUUID",
+                "Text",
+            ]
+        )
+        | text,
+        text,
+        max_size=6,
+    ),
+    headers=st.dictionaries(
+        st.sampled_from(
+            [
+                "X-Twilio-Signature",
+                "X-SignalWire-Signature",
+                "X-Plivo-Signature-V3",
+                "X-Plivo-Signature-V3-Nonce",
+                "X-Plivo-Signature-V2",
+                "X-Plivo-Signature-V2-Nonce",
+            ]
+        ),
+        st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=300),
+        max_size=4,
+    ),
+    query=st.sampled_from(["", "?a=0", "?a=-1", "?a=99999999", "?a=x&r=9&g=1", "?key=nope", "?key=hook-secret"]),
+)
+def test_unsigned_webhooks_are_refused_and_change_nothing(
+    app, verification, provider, kind, form, headers, query
+) -> None:
+    before = snapshot(app, verification["id"])
+    path = f"/webhooks/{provider}/{kind.format(id=verification['id'])}{query}"
+    if provider == "flowroute":
+        response = app.test_client().post(path, data=json.dumps(form), content_type="application/json")
+    else:
+        response = app.test_client().post(path, data=form, headers=headers)
+    keyed = provider == "flowroute" and "key=hook-secret" in query
+    assert response.status_code == 403 or (keyed and response.status_code < 500)
+    if not keyed:
+        assert snapshot(app, verification["id"]) == before
+
+
+@FUZZ
+@given(
+    kind=st.sampled_from(["voice/{id}", "voice/{id}/menu", "status/message/{id}", "status/call/{id}", "sms"]),
+    form=st.dictionaries(
+        st.sampled_from(
+            [
+                "CallSid",
+                "MessageSid",
+                "MessageStatus",
+                "CallStatus",
+                "From",
+                "To",
+                "Body",
+                "Digits",
+                "AnsweredBy",
+                "SmsStatus",
+            ]
+        )
+        | text,
+        text,
+        max_size=6,
+    ),
+    query=st.sampled_from(["", "?a=0", "?a=1", "?a=-1", "?a=99999", "?a=0&r=2", "?a=0&g=1", "?a=0&r=abc"]),
+)
+def test_signed_twilio_webhooks_with_any_fields_never_fail(app, verification, kind, form, query) -> None:
+    url = f"{BASE_URL}/webhooks/twilio/{kind.format(id=verification['id'])}{query}"
+    response = signed_post(app.test_client(), url, form)
+    assert response.status_code < 500
+
+
+@FUZZ
+@given(
+    provider=st.sampled_from(PROVIDERS),
+    parser=st.sampled_from(["message_status", "call_status", "inbound_sms", "answered_by_machine"]),
+    form=st.dictionaries(
+        st.sampled_from(
+            [
+                "CallSid",
+                "MessageSid",
+                "MessageStatus",
+                "CallStatus",
+                "From",
+                "To",
+                "Body",
+                "MessageUUID",
+                "Status",
+                "CallUUID",
+                "Text",
+                "HangupCause",
+                "RequestUUID",
+                "AnsweredBy",
+                "Machine",
+            ]
+        )
+        | text,
+        st.lists(text, min_size=1, max_size=2),
+        max_size=6,
+    ),
+    body=json_value.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=100),
+)
+def test_every_parser_answers_or_refuses_with_value_error(app, provider, parser, form, body) -> None:
+    from telephony.providers import FormData, WebhookRequest
+
+    adapter = app.extensions["verification"].providers[provider]
+    request = WebhookRequest(f"{BASE_URL}/webhooks/{provider}/x", "POST", {}, FormData(form), body)
+    try:
+        result = getattr(adapter, parser)(request)
+    except ValueError:
+        return
+    if parser == "answered_by_machine":
+        assert isinstance(result, bool)
+    elif parser == "inbound_sms":
+        assert result.message_id and isinstance(result.body, str)
+    else:
+        assert result.provider_id and (result.status is None or isinstance(result.status, str))
