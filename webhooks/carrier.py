@@ -146,5 +146,5 @@ def _parsed(parse: Callable[[WebhookRequest], T], webhook: WebhookRequest) -> T:
     try:
         return parse(webhook)
     except ValueError as exc:
-        log.warning("webhook.unparsable path=%s why=%s", request.path, exc)
+        log.warning("event=webhook.unparsable path=%s why=%s", request.path, exc)
         abort(400)

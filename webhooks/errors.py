@@ -43,7 +43,7 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _unexpected(exc: Exception) -> Response:
-    log.exception("request.error path=%s", request.path)
+    log.exception("event=request.error path=%s", request.path)
     return error_response(500, "internal_error", "Something went wrong on our side.")
 
 

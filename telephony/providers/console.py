@@ -31,12 +31,12 @@ class ConsoleProvider:
 
     def send_sms(self, to: str, body: str, *, status_url: str) -> str:
         message_id = self._keep({"to": to, "channel": "sms", "body": body})
-        log.info("console.sms to=%s id=%s body=%r", mask(to), message_id, body)
+        log.info("event=console.sms to=%s id=%s body=%r", mask(to), message_id, body)
         return message_id
 
     def place_call(self, to: str, *, answer_url: str, status_url: str) -> str:
         call_id = self._keep({"to": to, "channel": "call", "answer_url": answer_url})
-        log.info("console.call to=%s id=%s answer_url=%s", mask(to), call_id, answer_url)
+        log.info("event=console.call to=%s id=%s answer_url=%s", mask(to), call_id, answer_url)
         return call_id
 
     def verify(self, request: WebhookRequest) -> bool:

@@ -169,7 +169,7 @@ def _fail_closed(method: Callable[..., T]) -> Callable[..., T]:
         try:
             return method(*args, **kwargs)
         except redis.RedisError as exc:
-            log.warning("store.unavailable op=%s error=%s", method.__name__, type(exc).__name__)
+            log.warning("event=store.unavailable op=%s error=%s", method.__name__, type(exc).__name__)
             raise StoreUnavailable("The store cannot be reached; try again shortly.") from exc
 
     return wrapper
