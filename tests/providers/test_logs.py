@@ -33,7 +33,7 @@ def test_no_log_line_holds_the_code_or_the_number(
     provider: str,
     make_app,
     api: CarrierApi,
-    caplog: pytest.LogCaptureFixture,  # noqa: ANN001
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     client: FlaskClient = make_app(**config(provider, OTP_RESEND_COOLDOWN="0")).test_client()
