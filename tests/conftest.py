@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -33,13 +34,15 @@ _SETTINGS = {n for names in PROVIDER_SETTINGS.values() for n in names} | {
     "APP_ENV", "SECRET_KEY", "SECRET_KEY_FALLBACKS", "API_KEYS", "PUBLIC_BASE_URL", "REDIS_URL",
     "OTP_PROVIDER", "SMS_PROVIDER", "VOICE_PROVIDER", "OTP_LENGTH", "OTP_TTL", "OTP_MAX_CHECKS",
     "OTP_MAX_SENDS", "OTP_BRAND", "OTP_RESEND_COOLDOWN", "PROVIDER_TIMEOUT", "DEMO_ENABLED", "PORT",
+    "TRUST_PROXY",
 }  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No setting leaks in from the developer's shell or a `.env` in the checkout."""
-    for name in _SETTINGS:
+    prefixes = ("OTP_", "TWILIO_", "PLIVO_", "SIGNALWIRE_", "FLOWROUTE_", "SECRET_KEY", "API_KEYS")
+    for name in _SETTINGS | {n for n in os.environ if n.startswith(prefixes)}:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 
