@@ -155,3 +155,17 @@ def test_no_log_line_holds_a_secret_or_a_code(make_app, twilio_api, caplog: pyte
     code = code_in(sent(twilio_api)[0])
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert code not in text and NUMBER not in text and TWILIO["TWILIO_AUTH_TOKEN"] not in text
+
+
+def test_health_and_readiness(redis_server: RedisServer, redis_url: str) -> None:
+    client = create_app({**BASE_CONFIG, "REDIS_URL": redis_url}).test_client()
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    redis_server.stop()
+    try:
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.get_json()["store"] == "unreachable"
+    finally:
+        redis_server.start()
+    assert client.get("/readyz").status_code == 200

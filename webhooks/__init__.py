@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask import Flask
 
 from telephony.config import Settings
-from webhooks import api, carrier, cli, demo, errors
+from webhooks import api, carrier, cli, demo, errors, health
 
 
 def init_app(app: Flask, settings: Settings) -> None:
     errors.init_app(app)
     app.cli.add_command(cli.otp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(carrier.bp)
     if settings.demo_enabled:
         app.register_blueprint(demo.bp)
