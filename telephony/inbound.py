@@ -7,10 +7,11 @@ verification through the service, so they obey the same limits and cooldowns as 
 from __future__ import annotations
 
 from telephony.errors import NotFound, NotPending, OptedOut, ProviderFailed, RateLimited
+from telephony.events import event
 from telephony.models import Channel
 from telephony.phone import InvalidPhoneNumber, to_e164
 from telephony.providers.base import InboundSms
-from telephony.service import VerificationService, event
+from telephony.service import VerificationService
 from telephony.wording import locale_for, reply
 
 STOP = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})

@@ -27,6 +27,7 @@ from telephony.errors import (
     RateLimited,
     StoreUnavailable,
 )
+from telephony.events import event
 from telephony.lifecycle import (
     FAILED,
     Cancel,
@@ -52,7 +53,6 @@ from telephony.store import Store
 from telephony.urls import answer_url, status_url
 from telephony.wording import LOCALES, locale_for, sms_body
 
-log = logging.getLogger("telephony")
 SAVE_RETRIES = 20
 
 
@@ -67,15 +67,6 @@ class VoiceScript:
     brand: str
     available: bool = False
     digits: tuple[str, ...] = ()
-
-
-def event(name: str, v: Verification | None = None, **fields: object) -> None:
-    """One structured log line. Numbers are masked; codes are never passed here."""
-    parts = [f"event={name}"]
-    if v is not None:
-        parts += [f"verification={v.id}", f"to={mask(v.to)}"]
-    parts += [f"{k}={val}" for k, val in fields.items() if val is not None]
-    log.info(" ".join(parts))
 
 
 class VerificationService:
@@ -282,9 +273,10 @@ class VerificationService:
     def _refuse_unless_admitted(self, admission: Admission, number: str) -> None:
         if admission.outcome == "opted_out":
             raise OptedOut("This number replied STOP; it gets no SMS until it replies START.")
-        if admission.outcome == "pumping":
-            log.warning("event=pumping.blocked prefix=%s retry_after=%s", mask(number), admission.retry_after)
         if not admission.ok:
+            level = logging.WARNING if admission.outcome == "pumping" else logging.INFO
+            event("send.refused", None, level=level, reason=admission.outcome, to=mask(number),
+                  retry_after=admission.retry_after)  # fmt: skip
             raise RateLimited("Too many codes sent; try again later.", retry_after=admission.retry_after)
 
     def _apply(self, v: Verification, change: Event, *, opted_out: bool = False) -> Step:
@@ -295,6 +287,8 @@ class VerificationService:
                 return result
             saved = self.store.save(result.verification)
             if saved is not None:
+                if saved.extra.get("fallback") and not v.extra.get("fallback"):
+                    event("verification.fallback", saved, trigger=type(change).__name__)
                 return Step(saved, result.actions)
             reloaded = self.store.get(v.id)
             if reloaded is None:
