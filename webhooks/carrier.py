@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from flask import Blueprint, Response, abort, render_template, request
 
+from telephony.events import event
 from telephony.inbound import handle_inbound
 from telephony.models import Channel
 from telephony.providers import FormData, Provider, WebhookRequest
@@ -47,10 +48,8 @@ def signed_request(provider_name: str) -> tuple[Provider, WebhookRequest]:
         if provider.verify(webhook):
             return provider, webhook
     signature_headers = sorted(h for h in headers if "signature" in h.lower()) or ["none"]
-    log.warning(
-        "event=webhook.signature_invalid provider=%s urls=%s signature_headers=%s",
-        provider_name, ",".join(_redacted(u) for u in urls), ",".join(signature_headers),
-    )  # fmt: skip
+    event("webhook.signature_invalid", level=logging.WARNING, provider=provider_name,
+          urls=",".join(_redacted(u) for u in urls), signature_headers=",".join(signature_headers))  # fmt: skip
     abort(403)
 
 
