@@ -1,18 +1,23 @@
-"""Flask CLI commands under `flask otp`: the timer worker (more commands live beside it)."""
+"""Flask CLI commands under `flask otp`: send, check, try, urls, simulate, and the timer worker."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 
 import click
 from flask.cli import AppGroup
 
-from telephony.errors import StoreUnavailable
+from telephony.errors import ServiceError, StoreUnavailable
+from telephony.models import public_view
 from telephony.service import VerificationService
+from telephony.urls import inbound_sms_url
 from webhooks.context import service
+from webhooks.simulate import simulate
 
 otp = AppGroup("otp", help="Phone verification commands.")
+otp.add_command(simulate)
 log = logging.getLogger("webhooks")
 
 
@@ -51,3 +56,73 @@ def worker(interval: float, once: bool) -> None:
         fire_timers_forever(verification, interval, stop)
     except KeyboardInterrupt:
         stop.set()
+
+
+def _fail(exc: ServiceError) -> None:
+    raise click.ClickException(f"{exc.code}: {exc.message}")
+
+
+@otp.command("send")
+@click.argument("number")
+@click.option("--channel", type=click.Choice(["sms", "call", "auto"]), default="sms", show_default=True)
+@click.option("--locale", default=None, help="en, es, fr, de, pt or it (default: from the number's country).")
+def send(number: str, channel: str, locale: str | None) -> None:
+    """Start a verification to NUMBER and print it as the API would."""
+    try:
+        v = service().start(number, channel, locale)
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo(json.dumps(public_view(v), indent=2))
+
+
+@otp.command("check")
+@click.argument("verification_id")
+@click.argument("code")
+def check(verification_id: str, code: str) -> None:
+    """Check CODE against a verification; exits 1 when it is wrong."""
+    try:
+        v, valid = service().check(verification_id, code)
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo(f"{'approved' if valid else 'wrong code'} ({v.checks_left} checks left, status {v.status})")
+    if not valid:
+        raise SystemExit(1)
+
+
+@otp.command("try")
+@click.option("--channel", type=click.Choice(["sms", "call", "auto"]), default="sms", show_default=True)
+def try_it(channel: str) -> None:
+    """Interactive: ask for a number, send it a code, then ask for the code until it is right."""
+    number = click.prompt("Phone number (E.164, e.g. +14155550100)")
+    try:
+        v = service().start(number, channel)
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo(f"Code sent by {v.channel} to {v.to} (verification {v.id}).")
+    while True:
+        code = click.prompt("Code")
+        try:
+            v, valid = service().check(v.id, code)
+        except ServiceError as exc:
+            _fail(exc)
+        if valid:
+            click.echo("Verified!")
+            return
+        click.echo(f"That code is wrong; {v.checks_left} tries left.")
+
+
+@otp.command("urls")
+def urls() -> None:
+    """The webhook URLs to paste into each provider's console, built on PUBLIC_BASE_URL."""
+    settings = service().settings
+    base = settings.public_base_url
+    click.echo(f"PUBLIC_BASE_URL = {base}")
+    for name in dict.fromkeys(settings.sms_providers + settings.voice_providers):
+        if name == "console":
+            continue
+        url = inbound_sms_url(base, name)
+        if name == "flowroute":
+            url += "?key=<FLOWROUTE_WEBHOOK_SECRET>"
+        click.echo(f"{name}: inbound SMS (POST) -> {url}")
+    click.echo("Delivery receipts, call status and answer URLs are sent with each message and call;")
+    click.echo("nothing else needs pasting.")
