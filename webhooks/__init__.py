@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Flask
 
 from telephony.config import Settings
-from webhooks import api, carrier, cli, demo, errors, health
+from webhooks import api, carrier, cli, demo, errors, health, metrics
 
 
 def init_app(app: Flask, settings: Settings) -> None:
     errors.init_app(app)
+    metrics.init_app(app)
     app.cli.add_command(cli.otp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
