@@ -219,6 +219,14 @@ class VerificationService:
         event("call.spoken", v, provider=provider, attempt=index, plays=plays)
         return VoiceScript(v.locale, brand, available=True, digits=tuple(self.vault.open(v.id, v.sealed)))
 
+    def voice_preview(self, verification_id: str) -> VoiceScript:
+        """What the newest call says, without counting a playing (the development outbox only)."""
+        v = self.store.get(verification_id) if ID_PATTERN.match(verification_id) else None
+        if v is None or not v.pending:
+            return VoiceScript(v.locale if v else "en", self.settings.otp_brand)
+        digits = tuple(self.vault.open(v.id, v.sealed))
+        return VoiceScript(v.locale, self.settings.otp_brand, available=True, digits=digits)
+
     # --- internals ---------------------------------------------------------------------------
 
     def _known(self, verification_id: str) -> str:

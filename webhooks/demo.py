@@ -6,10 +6,14 @@ against it keeps working, but run through the same service, limits and store as 
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 from flask import Blueprint, Response, jsonify, render_template, request
 
 from telephony.errors import InvalidPhone, InvalidRequest, MaxAttempts, NotFound, NotPending, ServiceError
 from telephony.limits import Origin
+from telephony.models import public_view
+from telephony.wording import words
 from webhooks.context import service
 
 bp = Blueprint("demo", __name__, template_folder="templates")
@@ -22,13 +26,15 @@ def text(message: str, status: int) -> tuple[Response, int]:
 
 @bp.get("/")
 def index() -> str:
-    return render_template("demo.html", brand=service().settings.otp_brand)
+    settings = service().settings
+    return render_template("demo.html", brand=settings.otp_brand, outbox=settings.development)
 
 
 @bp.post("/request-auth")
 def request_auth() -> tuple[Response, int]:
+    channel = request.form.get("channel", "sms")  # the tutorial's form has none: SMS
     try:
-        service().start(request.form.get("number", ""), "sms", origin=Origin(ip=request.remote_addr))
+        service().start(request.form.get("number", ""), channel, origin=Origin(ip=request.remote_addr))
     except (InvalidPhone, InvalidRequest):
         return text("Invalid Phone Number", 400)
     except ServiceError as exc:
@@ -48,6 +54,41 @@ def validate_auth() -> tuple[Response, int]:
     return text("Success!", 200) if valid else text("Forbidden", 403)
 
 
+# JSON twins of the forms for the page's script: the same service and limits, no API key (the
+# demo is on only in development or with DEMO_ENABLED=1).
+@bp.post("/demo/verifications")
+def demo_start() -> tuple[Response, int]:
+    data = request.get_json(silent=True) or {}
+    number, channel = str(data.get("number", "")), str(data.get("channel", "sms"))
+    v = service().start(number, channel, origin=Origin(request.remote_addr))
+    return jsonify(public_view(v)), 201
+
+
+@bp.get("/demo/verifications/<verification_id>")
+def demo_status(verification_id: str) -> Response:
+    return jsonify(public_view(service().get(verification_id)))
+
+
+@bp.post("/demo/verifications/<verification_id>/check")
+def demo_check(verification_id: str) -> Response:
+    data = request.get_json(silent=True) or {}
+    v, valid = service().check(verification_id, str(data.get("code", "")))
+    return jsonify({**public_view(v), "valid": valid})
+
+
 @dev.get("/outbox")
 def outbox() -> Response:
-    return jsonify({"sends": service().store.outbox_list()})
+    """Every console send, newest first; calls carry the script the caller would hear."""
+    sends = service().store.outbox_list()
+    for entry in sends:
+        if entry.get("channel") == "call" and "answer_url" in entry:
+            entry["script"] = _script(entry["answer_url"])
+    return jsonify({"sends": sends})
+
+
+def _script(answer_url: str) -> list[str]:
+    verification_id = answer_url.split("/voice/", 1)[1].split("?", 1)[0]
+    script = service().voice_preview(verification_id)
+    markup = render_template("twiml/call.xml", script=script, text=words(script.locale), menu_url="/")
+    root = ET.fromstring(markup)  # noqa: S314 - rendered here from our own template
+    return [say.text for say in root.iter("Say") if say.text]
