@@ -1,0 +1,28 @@
+"""gunicorn settings (`gunicorn -c python:webhooks.gunicorn_config 'app:create_app()'`).
+
+The worker model is the one bench/RESULTS.md measured best on 2 cores; WEB_CONCURRENCY and
+WEB_THREADS override it. Metrics from every worker are added up through PROMETHEUS_MULTIPROC_DIR.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
+worker_class = "gthread" if threads > 1 else "sync"
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+
+# Set before any worker imports prometheus_client, so all of them share one directory.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="otp-metrics-"))
+
+
+def child_exit(server: object, worker: object) -> None:
+    """Drop an exited worker's live gauges (its counters stay counted)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
