@@ -39,7 +39,11 @@ def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
     if status == 413:
         return error_response(413, "payload_too_large", "The request body is over 16 KiB.")
-    return error_response(status, _HTTP_CODES.get(status, "invalid_request"), exc.description or exc.name)
+    response = error_response(status, _HTTP_CODES.get(status, "invalid_request"), exc.description or exc.name)
+    for name, value in exc.get_headers():
+        if name == "Allow":  # a 405 names the methods that would work (RFC 9110)
+            response.headers[name] = value
+    return response
 
 
 def _unexpected(exc: Exception) -> Response:
