@@ -15,6 +15,7 @@ import requests
 
 from telephony.errors import ProviderError
 from telephony.phone import InvalidPhoneNumber, to_e164
+from telephony.providers import http
 from telephony.providers.base import InboundSms, StatusReport, WebhookRequest
 
 API = "https://api.flowroute.com/v2.1/messages"
@@ -90,21 +91,8 @@ class FlowrouteProvider:
             separator = "&" if "?" in status_url else "?"
             attributes["dlr_callback"] = f"{status_url}{separator}{urlencode({'key': self._secret})}"
         document = json.dumps({"data": {"type": "message", "attributes": attributes}})
-        try:
-            response = self._session.post(API, data=document, timeout=self._timeout, allow_redirects=False)
-        except requests.RequestException as exc:  # timeouts, refused connections, DNS
-            raise ProviderError(self.name, type(exc).__name__) from exc
-        status = response.status_code
-        if not 200 <= status < 300:
-            transient = not 400 <= status < 500 or status in (401, 403, 429)  # bad input fails everywhere
-            raise ProviderError(self.name, f"HTTP {status}", transient=transient)
-        try:
-            message_id = response.json()["data"]["id"]
-        except (ValueError, KeyError, TypeError):
-            message_id = None
-        if not message_id:  # accepted but unnamed: trying another provider could send twice
-            raise ProviderError(self.name, "no data.id in the answer", transient=False)
-        return str(message_id)
+        response = http.post(self._session, self.name, API, data=document, timeout=self._timeout)
+        return http.created_id(response, self.name, lambda body: body["data"]["id"], "data.id")
 
     def place_call(self, to: str, *, answer_url: str, status_url: str) -> str:
         raise ProviderError(self.name, "Flowroute cannot place calls", transient=False)

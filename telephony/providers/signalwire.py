@@ -10,9 +10,8 @@ import json
 import requests
 from twilio.request_validator import RequestValidator
 
-from telephony.errors import ProviderError
 from telephony.phone import to_e164
-from telephony.providers import twilio
+from telephony.providers import http, twilio
 from telephony.providers.base import FormData, InboundSms, StatusReport, WebhookRequest, required
 
 # Twilio's words plus SignalWire's `initiated` for messages -> the contract's send statuses.
@@ -61,23 +60,10 @@ class SignalWireProvider:
         self._detect = [("MachineDetection", "Enable")] if detect_machines else []
 
     def _create(self, resource: str, fields: list[tuple[str, str]]) -> str:
-        try:
-            response = self._session.post(
-                f"{self._api}/{resource}.json", data=fields, timeout=self._timeout, allow_redirects=False
-            )
-        except requests.RequestException as exc:  # timeouts, refused connections, DNS
-            raise ProviderError(self.name, type(exc).__name__) from exc
-        status = response.status_code
-        if not 200 <= status < 300:
-            transient = not 400 <= status < 500 or status in (401, 403, 429)  # bad input fails everywhere
-            raise ProviderError(self.name, f"HTTP {status} code {_error_code(response)}", transient=transient)
-        try:
-            sid = response.json().get("sid")
-        except (ValueError, AttributeError):
-            sid = None
-        if not sid:  # accepted but unnamed: trying another provider could send twice
-            raise ProviderError(self.name, "no sid in the answer", transient=False)
-        return str(sid)
+        response = http.post(
+            self._session, self.name, f"{self._api}/{resource}.json", data=fields, timeout=self._timeout
+        )
+        return http.created_id(response, self.name, lambda body: body.get("sid"), "sid")
 
     def send_sms(self, to: str, body: str, *, status_url: str) -> str:
         return self._create(
@@ -123,10 +109,3 @@ class SignalWireProvider:
         form = _fields(request)
         message_id, sender, recipient = required(form, "MessageSid", "From", "To")
         return InboundSms(message_id, sender, recipient, form.first("Body"))
-
-
-def _error_code(response: requests.Response) -> str:
-    try:
-        return str(response.json().get("code", ""))
-    except (ValueError, AttributeError):
-        return ""
