@@ -75,7 +75,7 @@ def test_several_gunicorn_workers_add_up(tmp_path, redis_url: str) -> None:
         deadline = time.monotonic() + 20
         while True:
             try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1)
+                urllib.request.urlopen(f"{base}/healthz", timeout=1).close()
                 break
             except OSError:
                 assert time.monotonic() < deadline, "gunicorn did not start"
@@ -85,9 +85,10 @@ def test_several_gunicorn_workers_add_up(tmp_path, redis_url: str) -> None:
             assert sent < 300, "every request reached the same worker"
             body = f'{{"to": "+1415555{sent:04d}"}}'.encode()
             request = urllib.request.Request(f"{base}/v1/verifications", body, {"Content-Type": "application/json"})
-            urllib.request.urlopen(request, timeout=5)
+            urllib.request.urlopen(request, timeout=5).close()
             sent += 1
-        text = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+            text = response.read().decode()
         assert value(text, "otp_sends_total", channel="sms", provider="console", status="accepted") == sent
     finally:
         server.send_signal(signal.SIGTERM)
