@@ -180,7 +180,7 @@ def _failed(v: Verification, e: SendFailed, ctx: Context) -> Step:
     failed = replace(v.attempts[e.index], status="failed", error=e.error[:200])
     v = v.replace_attempt(e.index, failed)
     if e.next_provider and v.pending:
-        retry = Attempt(failed.send_no, failed.channel, e.next_provider, "queued", ctx.now)
+        retry = Attempt(failed.send_no, failed.channel, e.next_provider, "queued", _stamp(ctx.now))
         return Step(v.with_changes(attempts=(*v.attempts, retry)), (Deliver(len(v.attempts)),))
     return _after_failure(settle(v), ctx)
 
@@ -275,6 +275,15 @@ def apply_check(v: Verification, matched: bool) -> tuple[CheckOutcome, Verificat
     return CheckOutcome.WRONG, v.with_changes(checks_left=left, status=status)
 
 
+def quick_receipt(v: Verification, e: Receipt) -> Step | None:
+    """A receipt that only updates its send (one atomic store write), or None when the full rules
+    must run: a failure of a pending verification may settle it or place the fallback call.
+    Mirrored in store/redis.py (`_RECEIPT`)."""
+    if v.pending and e.status in FAILED:
+        return None
+    return _send_status(v, e, Context(0, "", ""))
+
+
 def settle(v: Verification) -> Verification:
     """A pending verification with no sends left, none of which got through, has failed."""
     if v.pending and v.sends_left == 0 and v.attempts and all(a.status in FAILED for a in v.attempts):
@@ -320,7 +329,7 @@ def _fallback(v: Verification, ctx: Context) -> Step:
 def _new_send(v: Verification, channel: str, ctx: Context) -> Step:
     send_no = max((a.send_no for a in v.attempts), default=0) + 1
     provider = ctx.sms_provider if channel == Channel.SMS else ctx.voice_provider
-    attempt = Attempt(send_no, channel, provider, "queued", ctx.now)
+    attempt = Attempt(send_no, channel, provider, "queued", _stamp(ctx.now))
     return Step(v.with_changes(attempts=(*v.attempts, attempt)), (Deliver(len(v.attempts)),))
 
 
@@ -333,3 +342,8 @@ def _attempt(v: Verification, index: int, provider: str, channel: str) -> Attemp
 
 def _until(moment: float, now: float) -> int:
     return max(0, int(-(-(moment - now) // 1)))
+
+
+def _stamp(now: float) -> float:
+    # Milliseconds: what survives a JSON round trip through Redis's Lua (14 significant digits).
+    return round(now, 3)

@@ -161,14 +161,28 @@ class VerificationService:
     # --- carriers --------------------------------------------------------------------------
 
     def on_status(self, provider: str, channel: str, verification_id: str, index: int, report: StatusReport) -> None:
-        """Apply a delivery receipt or call status; duplicates and regressions change nothing."""
-        v = self.store.get(verification_id) if ID_PATTERN.match(verification_id) else None
-        if v is None:
-            event("status.unknown_verification", provider=provider, verification=verification_id)
+        """Apply a delivery receipt or call status; duplicates and regressions change nothing.
+
+        Most receipts only move their send forward: one atomic store step. A failure of a pending
+        verification runs the full rules (it may settle it or place the fallback call).
+        """
+        if not ID_PATTERN.match(verification_id):
+            event("status.unknown_verification", provider=provider, verification=verification_id[:40])
             return
         receipt = Receipt(index, provider, channel, report.provider_id, report.status, report.raw)
-        result = self._apply(v, receipt)
         fields = {"provider": provider, "raw": report.raw, "attempt": index}
+        outcome, v = self.store.apply_receipt(verification_id, receipt)
+        if outcome == "missing":
+            event("status.unknown_verification", provider=provider, verification=verification_id)
+            return
+        if outcome == "updated":
+            event("status.updated", v, status=report.status or "unknown", **fields)
+            return
+        current = self.store.get(verification_id) if outcome == "escalate" else None
+        if current is None:
+            event("status.ignored", v, **fields)
+            return
+        result = self._apply(current, receipt)
         if not result.changed:
             event("status.ignored", result.verification, why=result.note.replace(" ", "_"), **fields)
             return

@@ -37,7 +37,7 @@ def make(now: float, *, code: str = "123456", ttl: float = 600, to: str = NUMBER
     return Verification(
         id=vid, to=to, mode="sms", locale="en", status=Status.PENDING, checks_left=3, max_sends=5,
         created_at=now, expires_at=now + ttl, mac=mac, sealed=sealed,
-        attempts=(Attempt(1, "sms", "console", "queued", now),),
+        attempts=(Attempt(1, "sms", "console", "queued", round(now, 3)),),
     )  # fmt: skip
 
 
@@ -167,3 +167,29 @@ def test_first_seen_is_true_once_per_event_and_ttl(store: Store, clock) -> None:
     for t in threads:
         t.join()
     assert results.count(True) == 1
+
+
+def test_apply_receipt_moves_a_send_forward_in_one_step(store: Store, clock) -> None:
+    from telephony.lifecycle import Receipt
+
+    v = make(now_for(store, clock))
+    store.create(v)
+
+    def receipt(status: str | None, raw: str = "", pid: str = "SM1", index: int = 0) -> Receipt:
+        return Receipt(index, "console", "sms", pid, status, raw or str(status))
+
+    outcome, after = store.apply_receipt(v.id, receipt("sent"))
+    assert outcome == "updated" and after.attempts[0].status == "sent" and after.attempts[0].provider_id == "SM1"
+    assert after.attempts[0].at == v.attempts[0].at and after.version == v.version + 1
+    assert store.apply_receipt(v.id, receipt("sent"))[0] == "ignored"  # duplicate
+    assert store.apply_receipt(v.id, receipt("queued"))[0] == "ignored"  # regression
+    assert store.apply_receipt(v.id, receipt("delivered", pid="SM-other"))[0] == "ignored"
+    assert store.apply_receipt(v.id, receipt("delivered", index=5))[0] == "ignored"
+    outcome, after = store.apply_receipt(v.id, receipt(None, raw="weird"))
+    assert outcome == "updated" and after.attempts[0].status == "sent" and after.attempts[0].raw_status == "weird"
+    assert store.apply_receipt(v.id, receipt("undelivered"))[0] == "escalate"  # pending: the full rules decide
+    assert store.get(v.id).attempts[0].status == "sent"  # and nothing was written
+    store.check(v.id, VAULT.candidate_macs(v.id, "123456"))
+    outcome, after = store.apply_receipt(v.id, receipt("undelivered"))
+    assert outcome == "updated" and after.attempts[0].status == "undelivered" and after.status == Status.APPROVED
+    assert store.apply_receipt(new_verification_id(NUMBER), receipt("sent"))[0] == "missing"

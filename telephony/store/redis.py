@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import redis
 
 from telephony.errors import StoreUnavailable
-from telephony.lifecycle import CheckOutcome
+from telephony.lifecycle import CALL_RANK, FAILED, MESSAGE_RANK, CheckOutcome, Receipt
 from telephony.limits import Admission, CheckPolicy, SendPlan, buckets
 from telephony.models import Verification, from_record, to_record
 from telephony.store import keys
@@ -153,6 +153,33 @@ local plays = redis.call('HINCRBY', KEYS[1], 'plays', 1)
 return {plays, redis.call('HGETALL', KEYS[1])}
 """
 
+# Record a receipt on its attempt (lifecycle.quick_receipt, in Lua for one round trip). ARGV: index
+# (0-based), provider, channel, provider id, status ('' when unknown), raw word, ranks (JSON),
+# failure statuses (JSON). Attempts are [send_no, channel, provider, status, at, provider_id, raw, error].
+_RECEIPT = """
+local rec = redis.call('HMGET', KEYS[1], 'a', 'status')
+if not rec[1] then return {'missing'} end
+local attempts = cjson.decode(rec[1])
+local a = attempts[tonumber(ARGV[1]) + 1]
+if a == nil or a[3] ~= ARGV[2] or a[2] ~= ARGV[3] then return {'ignored'} end
+if a[6] ~= cjson.null and a[6] ~= ARGV[4] then return {'ignored'} end
+local failed = {}
+for _, word in ipairs(cjson.decode(ARGV[8])) do failed[word] = true end
+if rec[2] == 'pending' and failed[ARGV[5]] then return {'escalate'} end
+local ranks = cjson.decode(ARGV[7])
+local changed = false
+if ARGV[5] == '' then
+  if a[7] ~= ARGV[6] then a[7] = ARGV[6]; changed = true end
+elseif ranks[ARGV[5]] > ranks[a[4]] then
+  a[4] = ARGV[5]; a[7] = ARGV[6]; changed = true
+end
+if a[6] == cjson.null then a[6] = ARGV[4]; changed = true end
+if not changed then return {'ignored'} end
+redis.call('HSET', KEYS[1], 'a', cjson.encode(attempts))
+redis.call('HINCRBY', KEYS[1], 'ver', 1)
+return {'updated', redis.call('HGETALL', KEYS[1])}
+"""
+
 # Claim due timers: read and remove in one step, so each id goes to exactly one worker.
 _CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
@@ -186,6 +213,7 @@ class RedisStore:
         self._save = client.register_script(_SAVE)
         self._claim = client.register_script(_CLAIM)
         self._play = client.register_script(_PLAY)
+        self._receipt = client.register_script(_RECEIPT)
         self._admit_number = client.register_script(_ADMIT_NUMBER)
         self._admit_scope = client.register_script(_ADMIT_SCOPE)
         self._discard = client.register_script(_DISCARD)
@@ -241,6 +269,17 @@ class RedisStore:
         }
         result = self._check(keys=[keys.verification(verification_id)], args=[json.dumps(cfg), *candidate_macs])
         return CheckOutcome(result[0]), from_record(_pairs(result[1])) if len(result) > 1 else None
+
+    @_fail_closed
+    def apply_receipt(self, verification_id: str, receipt: Receipt) -> tuple[str, Verification | None]:
+        ranks = MESSAGE_RANK if receipt.channel == "sms" else CALL_RANK
+        args = [receipt.index, receipt.provider, receipt.channel, receipt.provider_id, receipt.status or "",
+                receipt.raw, json.dumps(ranks), json.dumps(sorted(FAILED))]  # fmt: skip
+        result = self._receipt(keys=[keys.verification(verification_id)], args=args)
+        outcome = result[0]
+        if outcome == "updated":
+            return outcome, from_record(_pairs(result[1]))
+        return outcome, None
 
     @_fail_closed
     def admit(self, plan: SendPlan, now: float, create: Verification | None = None) -> Admission:
