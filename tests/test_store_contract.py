@@ -193,3 +193,14 @@ def test_apply_receipt_moves_a_send_forward_in_one_step(store: Store, clock) -> 
     outcome, after = store.apply_receipt(v.id, receipt("undelivered"))
     assert outcome == "updated" and after.attempts[0].status == "undelivered" and after.status == Status.APPROVED
     assert store.apply_receipt(new_verification_id(NUMBER), receipt("sent"))[0] == "missing"
+
+
+@pytest.mark.redis
+def test_admission_reloads_its_scripts_after_a_script_flush(redis_url: str) -> None:
+    from telephony.limits import Counter, Rule, SendPlan
+
+    store = RedisStore.from_url(redis_url)
+    plan = SendPlan(NUMBER, (Rule(5, 600),), (), (Counter("ip:x", Rule(5, 600)),), None, check_opt_out=True)
+    assert store.admit(plan, time.time()).ok
+    redis.Redis.from_url(redis_url).script_flush()
+    assert store.admit(plan, time.time()).ok

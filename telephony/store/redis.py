@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
+from redis.commands.core import Script
 
 from telephony.errors import StoreUnavailable
 from telephony.lifecycle import CALL_RANK, FAILED, MESSAGE_RANK, CheckOutcome, Receipt
@@ -301,16 +302,16 @@ class RedisStore:
             number_keys += [keys.verification(create.id), keys.latest(create.to)]
             cfg.update(create=1, exp=int(create.expires_at * 1000), id=create.id)
             fields = [item for pair in to_record(create).items() for item in pair]
-        pipe = self._redis.pipeline(transaction=False)
-        self._admit_number(keys=number_keys, args=[json.dumps(cfg), *fields], client=pipe)
+        calls = [(self._admit_number, number_keys, [json.dumps(cfg), *fields])]
         scopes: dict[str, list] = {}
         for counter in plan.others:
             scopes.setdefault(counter.scope, []).append(counter.rule)
         for scope, scope_rules in scopes.items():
             scope_keys = [keys.scope_limit(scope, r.window) for r in scope_rules]
-            self._admit_scope(keys=scope_keys, args=[json.dumps([[r.limit, r.window * 1000] for r in scope_rules])],
-                              client=pipe)  # fmt: skip
-        results = [(outcome, int(ms)) for outcome, ms in pipe.execute()]
+            calls.append(
+                (self._admit_scope, scope_keys, [json.dumps([[r.limit, r.window * 1000] for r in scope_rules])])
+            )
+        results = [(outcome, int(ms)) for outcome, ms in self._pipelined(calls)]
         refused = [r for r in results if r[0] != "ok"]
         if not refused:
             return Admission("ok")
@@ -318,6 +319,22 @@ class RedisStore:
             self._discard(keys=[keys.verification(create.id), keys.latest(create.to)], args=[create.id])
         outcome, ms = max(refused, key=lambda r: (r[0] == "opted_out", r[1]))
         return Admission(outcome, max(1, -(-ms // 1000)))
+
+    def _pipelined(self, calls: list[tuple[Script, list[str], list]]) -> list:
+        """Several scripts in one round trip. redis-py's own pipelined scripts ask SCRIPT EXISTS
+        first (a second round trip every time); EVALSHA alone, reloading after a Redis restart."""
+        for attempt in range(2):
+            pipe = self._redis.pipeline(transaction=False)
+            for script, script_keys, args in calls:
+                pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
+            try:
+                return pipe.execute()
+            except redis.exceptions.NoScriptError:
+                if attempt:
+                    raise
+                for script, _, _ in calls:
+                    self._redis.script_load(script.script)
+        raise AssertionError("unreachable")
 
     @_fail_closed
     def discard(self, v: Verification) -> None:
