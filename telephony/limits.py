@@ -13,7 +13,7 @@ import phonenumbers
 
 from telephony.errors import ConfigError, CountryNotAllowed, InvalidPhone
 from telephony.models import prefix_of
-from telephony.phone import region_of
+from telephony.phone import number_type, region_of
 
 # Number types that cannot receive a code or that cost the sender money (IRSF, SMS pumping).
 REFUSED_TYPES = {
@@ -121,7 +121,7 @@ def check_destination(e164: str, allowed_countries: frozenset[str]) -> str:
     """Refuse numbers we must not send to; returns the number's type for channel choice."""
     if allowed_countries and (region_of(e164) or "") not in allowed_countries:
         raise CountryNotAllowed("Codes cannot be sent to this country.")
-    number_type = phonenumbers.number_type(phonenumbers.parse(e164, None))
-    if number_type in REFUSED_TYPES:
-        raise InvalidPhone(f"This is a {REFUSED_TYPES[number_type]} number; it cannot receive codes.")
-    return "fixed_line" if number_type == phonenumbers.PhoneNumberType.FIXED_LINE else "other"
+    kind = number_type(e164)
+    if kind in REFUSED_TYPES:
+        raise InvalidPhone(f"This is a {REFUSED_TYPES[kind]} number; it cannot receive codes.")
+    return "fixed_line" if kind == phonenumbers.PhoneNumberType.FIXED_LINE else "other"

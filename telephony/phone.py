@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 _ALLOWED = set("0123456789+-(). ")
@@ -11,6 +13,7 @@ class InvalidPhoneNumber(ValueError):
     """The text is not a valid, dialable phone number."""
 
 
+@lru_cache(maxsize=8192)  # parsing is the dearest step of a start; the result never changes
 def to_e164(raw: str, *, default_region: str | None = None) -> str:
     """Parse `raw` (E.164, national with `default_region`, or carrier digits without `+`)."""
     text = (raw or "").strip()
@@ -28,9 +31,16 @@ def to_e164(raw: str, *, default_region: str | None = None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=8192)
 def region_of(e164: str) -> str | None:
     """The ISO country code of an E.164 number (`US`, `FR`...), or None when unknown."""
     return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+
+
+@lru_cache(maxsize=8192)
+def number_type(e164: str) -> int:
+    """phonenumbers' PhoneNumberType of an E.164 number."""
+    return phonenumbers.number_type(phonenumbers.parse(e164, None))
 
 
 def mask(e164: str) -> str:

@@ -307,7 +307,7 @@ class VerificationService:
             result = step(v, change, self._context(opted_out=opted_out))
             if not result.changed:
                 return result
-            saved = self.store.save(result.verification)
+            saved = self.store.save(result.verification, previous=v)
             if saved is not None:
                 if saved.extra.get("fallback") and not v.extra.get("fallback"):
                     event("verification.fallback", saved, trigger=type(change).__name__)

@@ -1,7 +1,9 @@
 """gunicorn settings (`gunicorn -c python:webhooks.gunicorn_config 'app:create_app()'`).
 
-The worker model is the one bench/RESULTS.md measured best on 2 cores; WEB_CONCURRENCY and
-WEB_THREADS override it. Metrics from every worker are added up through PROMETHEUS_MULTIPROC_DIR.
+The worker model (4 sync workers, as in the Procfile) is the one bench/RESULTS.md chose on 2 cores:
+gthread had more throughput but p99 up to twice as long. WEB_CONCURRENCY and WEB_THREADS override
+it where the Procfile's flags are not given (the Docker image). Metrics from every worker are
+added up through PROMETHEUS_MULTIPROC_DIR.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 import os
 import tempfile
 
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("WEB_THREADS", "4"))
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+threads = int(os.environ.get("WEB_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 timeout = 30

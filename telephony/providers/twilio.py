@@ -51,6 +51,8 @@ def _twilio_signature(request: WebhookRequest, validator: RequestValidator, head
     signature = request.header(header)
     if not signature or len(signature) > 200:
         return False
+    # `validate` computes the HMAC twice (with and without the default port): Twilio's own signing
+    # is inconsistent about ports, so the second one is worth its 20 µs.
     return validator.validate(request.url, request.form, signature)
 
 

@@ -26,8 +26,10 @@ class Store(Protocol):
     def play(self, verification_id: str) -> tuple[Verification | None, int]:
         """The verification and how many times its code has now been played (this one counted)."""
 
-    def save(self, v: Verification) -> Verification | None:
+    def save(self, v: Verification, previous: Verification | None = None) -> Verification | None:
         """Compare-and-set: write `v` only if the stored version is still `v.version`.
+
+        `previous`, the copy `v` was derived from, lets a store write only the fields that changed.
 
         Returns the stored verification (its version one higher), or None on a conflict or expiry.
         """

@@ -121,7 +121,7 @@ class MemoryStore:
             record["plays"] = str(int(record.get("plays", "0")) + 1)
             return from_record(record), int(record["plays"])
 
-    def save(self, v: Verification) -> Verification | None:
+    def save(self, v: Verification, previous: Verification | None = None) -> Verification | None:
         with self._lock:
             record = self._live(v.id)
             if record is None or int(record["ver"]) != v.version:

@@ -251,9 +251,13 @@ class RedisStore:
         return (from_record(_pairs(result[1])), int(result[0])) if result[0] else (None, 0)
 
     @_fail_closed
-    def save(self, v: Verification) -> Verification | None:
+    def save(self, v: Verification, previous: Verification | None = None) -> Verification | None:
         saved = v.with_changes(version=v.version + 1)
-        flat = [item for pair in to_record(saved).items() for item in pair]
+        record = to_record(saved)
+        if previous is not None:  # send only what changed (the version always does)
+            before = to_record(previous)
+            record = {k: value for k, value in record.items() if before.get(k) != value}
+        flat = [item for pair in record.items() for item in pair]
         ok = self._save(keys=[keys.verification(v.id)], args=[str(v.version), int(v.expires_at * 1000), *flat])
         return saved if ok else None
 
