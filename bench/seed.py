@@ -82,7 +82,7 @@ def write(client, records: Iterable[tuple[str, dict[str, str], int]], batch: int
         key = keys.verification(vid)
         pipe.hset(key, mapping=record)
         pipe.pexpireat(key, expires_ms)
-        pipe.set(keys.latest(record["to"]), vid, pxat=expires_ms)
+        pipe.set(keys.latest(record["t"]), vid, pxat=expires_ms)
         count += 1
         if count % batch == 0:
             pipe.execute()
@@ -112,7 +112,7 @@ def seed(
         code = new_code(settings.otp_length)
         mac, sealed = vault.seal(vid, code)
         pid = template_pid[:2] + secrets.token_hex(16)
-        record = {**base, "id": vid, "to": to, "mac": mac, "enc": sealed, "a": base["a"].replace(template_pid, pid)}
+        record = {**base, "t": to, "h": mac, "x": sealed, "i0": pid}
         records.append((vid, record, expires_ms))
         made.append(Seeded(vid, to, code, pid))
     write(client, records)
@@ -131,13 +131,12 @@ for n = first, first + count - 1 do
   local tag = string.format('%08x', (n * 2654435761) % 4294967296)
   local id = 'vf_' .. tag .. string.format('%022d', n)
   local to = string.format('+1%010d', 2000000000 + n)
-  fields[at['id']] = id
-  fields[at['to']] = to
-  fields[at['mac']] = string.format('%032x', n)
-  local key = 'otp:{' .. tag .. '}:vf:' .. id
+  fields[at['t']] = to
+  fields[at['h']] = string.format('%032x', n)
+  local key = 'otp:{' .. tag .. '}:v:' .. string.sub(id, 12)
   redis.call('HSET', key, unpack(fields))
   redis.call('PEXPIREAT', key, exp)
-  redis.call('SET', 'otp:{' .. tag .. '}:latest:' .. to, id, 'PXAT', exp)
+  redis.call('SET', 'otp:{' .. tag .. '}:n:' .. to, id, 'PXAT', exp)
 end
 return count
 """

@@ -40,10 +40,10 @@ class CodeVault:
         self._ciphers = [AESGCM(_derive(s, b"otp code encryption v1")) for s in secrets_in_order]
 
     def mac(self, verification_id: str, code: str, *, key_index: int = 0) -> str:
-        """Hex MAC of a candidate code for one verification."""
+        """MAC of a candidate code for one verification (128 bits, base64url: 22 characters)."""
         message = f"{verification_id}:{code}".encode()
         digest = hmac.new(self._mac_keys[key_index], message, hashlib.sha256).digest()
-        return digest[:MAC_BYTES].hex()
+        return base64.urlsafe_b64encode(digest[:MAC_BYTES]).decode().rstrip("=")
 
     def candidate_macs(self, verification_id: str, code: str) -> list[str]:
         """The candidate's MAC under every key, current first (what a store compares against)."""

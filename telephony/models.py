@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import secrets
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -139,42 +139,54 @@ def public_view(v: Verification) -> dict:
     }
 
 
-# Short field names keep a pending verification small in Redis (see bench/).
-_FIELDS = {
-    "id": "id", "to": "to", "mode": "m", "locale": "l", "status": "status",
-    "checks_left": "checks_left", "max_sends": "ms", "created_at": "c", "expires_at": "e",
-    "mac": "mac", "sealed": "enc", "version": "ver",
-}  # fmt: skip
-_ATTEMPT_KEYS = ("send_no", "channel", "provider", "status", "at", "provider_id", "raw_status", "error")
+# The record in Redis is a hash of short fields, each value 64 bytes at most, so Redis keeps it in
+# its compact listpack encoding (bench/RESULTS.md: about 4 times smaller than a hashtable).
+# Attempt i is `a<i>` = "send_no|channel|provider|status|at_ms", with its provider id in `i<i>`,
+# the provider's raw status word in `r<i>` and a send error in `z<i>`, each only when there is
+# one. The Lua scripts in store/redis.py read `s`, `k`, `h`, `t`, `v` and the attempt fields.
+_FIELDS = {"to": "t", "status": "s", "checks_left": "k", "mac": "h", "sealed": "x", "version": "v"}
+SHORT_TEXT = 60  # carrier words and errors are cut to this, to stay in the compact encoding
 
 
 def to_record(v: Verification) -> dict[str, str]:
-    """Flat string fields (a Redis hash); `status`, `checks_left`, `mac`, `ver` are read by Lua."""
+    """Flat string fields for a Redis hash (the id is in the key, not repeated here)."""
     record = {short: str(getattr(v, name)) for name, short in _FIELDS.items()}
-    record["a"] = json.dumps([[getattr(a, k) for k in _ATTEMPT_KEYS] for a in v.attempts], separators=(",", ":"))
-    record["x"] = json.dumps(v.extra, separators=(",", ":"))
+    record["m"] = f"{v.mode}|{v.locale}|{v.max_sends}"
+    record["c"] = str(round(v.created_at * 1000))
+    record["e"] = str(round(v.expires_at * 1000))
+    if v.extra:
+        record["f"] = json.dumps(v.extra, separators=(",", ":"))
+    for i, a in enumerate(v.attempts):
+        record[f"a{i}"] = f"{a.send_no}|{a.channel}|{a.provider}|{a.status}|{round(a.at * 1000)}"
+        for prefix, value in (("i", a.provider_id), ("r", a.raw_status), ("z", a.error)):
+            if value:
+                record[f"{prefix}{i}"] = value[:SHORT_TEXT]
     return record
 
 
-def from_record(record: dict[str, str]) -> Verification:
-    attempts = tuple(Attempt(**dict(zip(_ATTEMPT_KEYS, row, strict=True))) for row in json.loads(record["a"]))
+def from_record(record: dict[str, str], verification_id: str) -> Verification:
+    attempts = []
+    while (row := record.get(f"a{len(attempts)}")) is not None:
+        i = len(attempts)
+        send_no, channel, provider, status, at = row.split("|")
+        attempts.append(
+            Attempt(int(send_no), channel, provider, status, int(at) / 1000,
+                    record.get(f"i{i}"), record.get(f"r{i}"), record.get(f"z{i}"))
+        )  # fmt: skip
+    mode, locale, max_sends = record["m"].split("|")
     return Verification(
-        id=record["id"],
-        to=record["to"],
-        mode=record["m"],
-        locale=record["l"],
-        status=record["status"],
-        checks_left=int(record["checks_left"]),
-        max_sends=int(record["ms"]),
-        created_at=float(record["c"]),
-        expires_at=float(record["e"]),
-        mac=record["mac"],
-        sealed=record["enc"],
-        attempts=attempts,
-        version=int(record["ver"]),
-        extra=json.loads(record.get("x") or "{}"),
+        id=verification_id,
+        to=record["t"],
+        mode=mode,
+        locale=locale,
+        status=record["s"],
+        checks_left=int(record["k"]),
+        max_sends=int(max_sends),
+        created_at=int(record["c"]) / 1000,
+        expires_at=int(record["e"]) / 1000,
+        mac=record["h"],
+        sealed=record["x"],
+        attempts=tuple(attempts),
+        version=int(record["v"]),
+        extra=json.loads(record.get("f") or "{}"),
     )
-
-
-def attempt_dict(a: Attempt) -> dict:
-    return asdict(a)

@@ -100,7 +100,7 @@ class VerificationService:
         if locale is not None and locale not in LOCALES:
             raise InvalidRequest(f"locale must be one of {', '.join(LOCALES)}")
         landline = check_destination(number, self.settings.allowed_countries) == "fixed_line"
-        now = self.clock()
+        now = round(self.clock(), 3)  # milliseconds, as the store keeps them
         vid = new_verification_id(number)
         mac, sealed = self.vault.seal(vid, new_code(self.settings.otp_length))
         v = Verification(

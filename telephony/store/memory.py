@@ -34,7 +34,7 @@ class MemoryStore:
 
     def _live(self, verification_id: str) -> dict[str, str] | None:
         record = self._records.get(verification_id)
-        if record is not None and float(record["e"]) <= self._clock():
+        if record is not None and int(record["e"]) / 1000 <= self._clock():
             del self._records[verification_id]
             return None
         return record
@@ -62,7 +62,7 @@ class MemoryStore:
             record = self._live(verification_id)
             if record is None:
                 return "missing", None
-            current = from_record(record)
+            current = from_record(record, verification_id)
             result = quick_receipt(current, receipt)
             if result is None:
                 return "escalate", current
@@ -111,20 +111,20 @@ class MemoryStore:
     def get(self, verification_id: str) -> Verification | None:
         with self._lock:
             record = self._live(verification_id)
-            return from_record(record) if record else None
+            return from_record(record, verification_id) if record else None
 
     def play(self, verification_id: str) -> tuple[Verification | None, int]:
         with self._lock:
             record = self._live(verification_id)
             if record is None:
                 return None, 0
-            record["plays"] = str(int(record.get("plays", "0")) + 1)
-            return from_record(record), int(record["plays"])
+            record["p"] = str(int(record.get("p", "0")) + 1)
+            return from_record(record, verification_id), int(record["p"])
 
     def save(self, v: Verification, previous: Verification | None = None) -> Verification | None:
         with self._lock:
             record = self._live(v.id)
-            if record is None or int(record["ver"]) != v.version:
+            if record is None or int(record["v"]) != v.version:
                 return None
             saved = v.with_changes(version=v.version + 1)
             self._records[v.id] = {**record, **to_record(saved)}  # keeps counters outside the model
@@ -137,7 +137,7 @@ class MemoryStore:
             record = self._live(verification_id)
             if record is None:
                 return CheckOutcome.MISSING, None
-            current = from_record(record)
+            current = from_record(record, verification_id)
             fails = policy.fails if policy else None
             if fails and current.pending and self._value(keys.fails(current.to))[0] >= fails.limit:
                 return CheckOutcome.LOCKED, current

@@ -1,8 +1,8 @@
 """Redis store: each operation that must be atomic is one Lua script or one MULTI transaction.
 
 Keys (all documented here):
-  otp:{tag}:vf:<id>         hash, one verification (fields from `models.to_record`), PEXPIREAT its expiry
-  otp:{tag}:latest:<e164>   string, id of the number's newest verification, same expiry
+  otp:{tag}:v:<id's random part>  hash, one verification (`models.to_record`), PEXPIREAT its expiry
+  otp:{tag}:n:<e164>        string, id of the number's newest verification, same expiry
   otp:{tag}:evt:<event>     string, an event already handled (webhook de-duplication), SET NX EX
   otp:{tag}:optout:<e164>   string, present while the number is opted out of SMS (no expiry)
   otp:timers                sorted set, verification ids scored by when their fallback is due
@@ -25,7 +25,7 @@ from redis.commands.core import Script
 from telephony.errors import StoreUnavailable
 from telephony.lifecycle import CALL_RANK, FAILED, MESSAGE_RANK, CheckOutcome, Receipt
 from telephony.limits import Admission, CheckPolicy, SendPlan, buckets
-from telephony.models import Verification, from_record, to_record
+from telephony.models import SHORT_TEXT, Verification, from_record, to_record
 from telephony.store import keys
 from telephony.store.base import OUTBOX_LIMIT
 
@@ -38,7 +38,7 @@ T = TypeVar("T")
 # their spelling in step with store/keys.py. Comparison is constant-time.
 _CHECK = """
 local cfg = cjson.decode(ARGV[1])
-local h = redis.call('HMGET', KEYS[1], 'status', 'checks_left', 'mac', 'to')
+local h = redis.call('HMGET', KEYS[1], 's', 'k', 'h', 't')
 if not h[1] then return {'missing'} end
 local tag = string.match(KEYS[1], '{(.-)}')
 local fails = 'otp:{' .. tag .. '}:fails:' .. h[4]
@@ -59,7 +59,7 @@ else
   end
   if matched == 1 then
     outcome = 'approved'
-    redis.call('HSET', KEYS[1], 'status', 'approved')
+    redis.call('HSET', KEYS[1], 's', 'approved')
     redis.call('DEL', fails)
     if cfg.pb >= 0 then
       local approvals = 'otp:{' .. tag .. '}:pump:a:' .. string.sub(h[4], 1, -5) .. ':' .. cfg.pb
@@ -69,11 +69,11 @@ else
   else
     outcome = 'wrong'
     local left = math.max(0, tonumber(h[2]) - 1)
-    redis.call('HSET', KEYS[1], 'checks_left', left)
-    if left == 0 then redis.call('HSET', KEYS[1], 'status', 'max_attempts_reached') end
+    redis.call('HSET', KEYS[1], 'k', left)
+    if left == 0 then redis.call('HSET', KEYS[1], 's', 'max_attempts_reached') end
     if cfg.fl > 0 and redis.call('INCR', fails) == 1 then redis.call('PEXPIRE', fails, cfg.fw) end
   end
-  redis.call('HINCRBY', KEYS[1], 'ver', 1)
+  redis.call('HINCRBY', KEYS[1], 'v', 1)
 end
 return {outcome, redis.call('HGETALL', KEYS[1])}
 """
@@ -139,7 +139,7 @@ return 1
 
 # Compare-and-set: ARGV[1] expected version, ARGV[2] expiry (ms since epoch), then field, value...
 _SAVE = """
-local ver = redis.call('HGET', KEYS[1], 'ver')
+local ver = redis.call('HGET', KEYS[1], 'v')
 if ver == false or ver ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
@@ -150,34 +150,38 @@ return 1
 # Count a playing of the code and read the verification, in one round trip.
 _PLAY = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
-local plays = redis.call('HINCRBY', KEYS[1], 'plays', 1)
+local plays = redis.call('HINCRBY', KEYS[1], 'p', 1)
 return {plays, redis.call('HGETALL', KEYS[1])}
 """
 
 # Record a receipt on its attempt (lifecycle.quick_receipt, in Lua for one round trip). ARGV: index
 # (0-based), provider, channel, provider id, status ('' when unknown), raw word, ranks (JSON),
-# failure statuses (JSON). Attempts are [send_no, channel, provider, status, at, provider_id, raw, error].
+# failure statuses (JSON). Attempt fields as in models.to_record: a<i> = "send_no|channel|provider|
+# status|at_ms", i<i> provider id, r<i> raw word.
 _RECEIPT = """
-local rec = redis.call('HMGET', KEYS[1], 'a', 'status')
-if not rec[1] then return {'missing'} end
-local attempts = cjson.decode(rec[1])
-local a = attempts[tonumber(ARGV[1]) + 1]
-if a == nil or a[3] ~= ARGV[2] or a[2] ~= ARGV[3] then return {'ignored'} end
-if a[6] ~= cjson.null and a[6] ~= ARGV[4] then return {'ignored'} end
+local i = ARGV[1]
+local rec = redis.call('HMGET', KEYS[1], 'a' .. i, 'i' .. i, 'r' .. i, 's')
+if not rec[4] then return {'missing'} end
+if not rec[1] then return {'ignored'} end
+local parts = {}
+for part in string.gmatch(rec[1], '[^|]+') do parts[#parts + 1] = part end
+if parts[3] ~= ARGV[2] or parts[2] ~= ARGV[3] then return {'ignored'} end
+if rec[2] and rec[2] ~= ARGV[4] then return {'ignored'} end
 local failed = {}
 for _, word in ipairs(cjson.decode(ARGV[8])) do failed[word] = true end
-if rec[2] == 'pending' and failed[ARGV[5]] then return {'escalate'} end
+if rec[4] == 'pending' and failed[ARGV[5]] then return {'escalate'} end
 local ranks = cjson.decode(ARGV[7])
 local changed = false
 if ARGV[5] == '' then
-  if a[7] ~= ARGV[6] then a[7] = ARGV[6]; changed = true end
-elseif ranks[ARGV[5]] > ranks[a[4]] then
-  a[4] = ARGV[5]; a[7] = ARGV[6]; changed = true
+  if rec[3] ~= ARGV[6] then redis.call('HSET', KEYS[1], 'r' .. i, ARGV[6]); changed = true end
+elseif ranks[ARGV[5]] > ranks[parts[4]] then
+  parts[4] = ARGV[5]
+  redis.call('HSET', KEYS[1], 'a' .. i, table.concat(parts, '|'), 'r' .. i, ARGV[6])
+  changed = true
 end
-if a[6] == cjson.null then a[6] = ARGV[4]; changed = true end
+if not rec[2] then redis.call('HSET', KEYS[1], 'i' .. i, ARGV[4]); changed = true end
 if not changed then return {'ignored'} end
-redis.call('HSET', KEYS[1], 'a', cjson.encode(attempts))
-redis.call('HINCRBY', KEYS[1], 'ver', 1)
+redis.call('HINCRBY', KEYS[1], 'v', 1)
 return {'updated', redis.call('HGETALL', KEYS[1])}
 """
 
@@ -243,12 +247,12 @@ class RedisStore:
     @_fail_closed
     def get(self, verification_id: str) -> Verification | None:
         record = self._redis.hgetall(keys.verification(verification_id))
-        return from_record(record) if record else None
+        return from_record(record, verification_id) if record else None
 
     @_fail_closed
     def play(self, verification_id: str) -> tuple[Verification | None, int]:
         result = self._play(keys=[keys.verification(verification_id)])
-        return (from_record(_pairs(result[1])), int(result[0])) if result[0] else (None, 0)
+        return (from_record(_pairs(result[1]), verification_id), int(result[0])) if result[0] else (None, 0)
 
     @_fail_closed
     def save(self, v: Verification, previous: Verification | None = None) -> Verification | None:
@@ -273,17 +277,17 @@ class RedisStore:
             "pk": 2 * policy.pump_window * 1000 if policy and policy.pump_window else 0,
         }
         result = self._check(keys=[keys.verification(verification_id)], args=[json.dumps(cfg), *candidate_macs])
-        return CheckOutcome(result[0]), from_record(_pairs(result[1])) if len(result) > 1 else None
+        return CheckOutcome(result[0]), from_record(_pairs(result[1]), verification_id) if len(result) > 1 else None
 
     @_fail_closed
     def apply_receipt(self, verification_id: str, receipt: Receipt) -> tuple[str, Verification | None]:
         ranks = MESSAGE_RANK if receipt.channel == "sms" else CALL_RANK
         args = [receipt.index, receipt.provider, receipt.channel, receipt.provider_id, receipt.status or "",
-                receipt.raw, json.dumps(ranks), json.dumps(sorted(FAILED))]  # fmt: skip
+                receipt.raw[:SHORT_TEXT], json.dumps(ranks), json.dumps(sorted(FAILED))]  # fmt: skip
         result = self._receipt(keys=[keys.verification(verification_id)], args=args)
         outcome = result[0]
         if outcome == "updated":
-            return outcome, from_record(_pairs(result[1]))
+            return outcome, from_record(_pairs(result[1]), verification_id)
         return outcome, None
 
     @_fail_closed
