@@ -204,7 +204,7 @@ class Bench:
         """How many requests of the run changed what they should have, read back from Redis."""
         pipe = self.client.pipeline(transaction=False)
         for s in pool:
-            pipe.hmget(keys.verification(s.id), "status", "checks_left", "plays", "a")
+            pipe.hmget(keys.verification(s.id), "s", "k", "p", "a0")  # field names: models.to_record
         rows = pipe.execute()
         if endpoint == "check_right":
             return sum(r[0] == "approved" for r in rows)
@@ -213,7 +213,7 @@ class Bench:
         if endpoint == "answer":
             return sum(int(r[2] or 0) for r in rows)
         if endpoint == "receipt":
-            return sum('"delivered"' in (r[3] or "") for r in rows)
+            return sum("|delivered|" in (r[3] or "") for r in rows)
         raise ValueError(endpoint)
 
     # --- one run --------------------------------------------------------------------------------
