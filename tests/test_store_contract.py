@@ -220,3 +220,14 @@ def test_a_pending_verification_stays_in_redis_compact_encoding(redis_url: str) 
     assert client.object("encoding", key) == b"listpack"
     assert max(len(value) for value in client.hvals(key)) <= 64
     assert client.memory_usage(key) < 384  # 1 144 as it was, a hashtable; bench/RESULTS.md
+
+
+def test_a_verification_has_one_timer_and_the_latest_schedule_wins(store: Store, clock) -> None:
+    now = now_for(store, clock)
+    store.schedule("vf_a", now + 5)
+    store.schedule("vf_b", now + 7)
+    store.schedule("vf_a", now + 10)  # a resent SMS re-arms the timer
+    assert store.claim_due(now + 6, 10) == []
+    assert store.claim_due(now + 8, 10) == ["vf_b"]
+    assert store.claim_due(now + 10, 10) == ["vf_a"]
+    assert store.claim_due(now + 100, 10) == []

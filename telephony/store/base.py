@@ -74,7 +74,10 @@ class Store(Protocol):
         """Record a STOP (True) or a START (False); kept until changed."""
 
     def schedule(self, verification_id: str, at: float) -> None:
-        """Fire the verification's fallback timer at `at` (epoch seconds); survives restarts."""
+        """(Re)arm the verification's one fallback timer for `at` (epoch seconds); survives restarts.
+
+        Each accepted SMS under `auto` re-arms it, so the newest SMS gets its full wait.
+        """
 
     def claim_due(self, now: float, limit: int) -> list[str]:
         """Remove and return the ids whose timers are due: two workers never get the same one."""

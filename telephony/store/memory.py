@@ -29,7 +29,8 @@ class MemoryStore:
         self._outbox: deque[dict] = deque(maxlen=OUTBOX_LIMIT)
         self._seen: dict[tuple[str, str], float] = {}
         self._opted_out: set[str] = set()
-        self._timers: list[tuple[float, str]] = []
+        self._timers: list[tuple[float, str]] = []  # a heap; entries a later schedule replaced are stale
+        self._due: dict[str, float] = {}  # one timer per verification, as a Redis sorted set keeps it
         self._counters: dict[str, tuple[float, float]] = {}  # key -> (value, expires at)
 
     def _live(self, verification_id: str) -> dict[str, str] | None:
@@ -181,13 +182,17 @@ class MemoryStore:
 
     def schedule(self, verification_id: str, at: float) -> None:
         with self._lock:
+            self._due[verification_id] = at
             heapq.heappush(self._timers, (at, verification_id))
 
     def claim_due(self, now: float, limit: int) -> list[str]:
         with self._lock:
             due = []
             while self._timers and self._timers[0][0] <= now and len(due) < limit:
-                due.append(heapq.heappop(self._timers)[1])
+                at, verification_id = heapq.heappop(self._timers)
+                if self._due.get(verification_id) == at:  # else a later schedule replaced it
+                    del self._due[verification_id]
+                    due.append(verification_id)
             return due
 
     def outbox_push(self, entry: dict) -> None:
