@@ -46,7 +46,7 @@ from telephony.lifecycle import (
     step,
 )
 from telephony.limits import Admission, CheckPolicy, Counter, Origin, SendPlan, check_destination, client_scope
-from telephony.models import ID_PATTERN, Attempt, Channel, Status, Verification, new_verification_id
+from telephony.models import ID_PATTERN, Channel, Status, Verification, new_verification_id
 from telephony.phone import InvalidPhoneNumber, mask, region_of, to_e164
 from telephony.providers import Provider, StatusReport
 from telephony.store import Store
@@ -366,10 +366,3 @@ def _code(code: object) -> str:
     if not isinstance(code, str) or not code.isascii() or not code.isdigit() or not 4 <= len(code) <= 10:
         raise InvalidRequest("`code` must be a string of 4 to 10 digits")
     return code
-
-
-def _attempt_at(v: Verification, index: int, provider: str, channel: str) -> Attempt | None:
-    if not 0 <= index < len(v.attempts):
-        return None
-    attempt = v.attempts[index]
-    return attempt if attempt.provider == provider and attempt.channel == channel else None

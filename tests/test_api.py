@@ -200,3 +200,26 @@ def test_responses_never_hold_the_code(client: FlaskClient) -> None:
         client.post(f"/v1/verifications/{v['id']}/check", json={"code": code}).get_data(as_text=True),
     ]
     assert all(code not in body for body in bodies)
+
+
+def test_a_rotated_secret_keeps_codes_in_flight_valid(store_kind: str, clock, request) -> None:
+    from conftest import BASE_CONFIG
+
+    from app import create_app
+    from telephony.store import MemoryStore
+
+    config = {**BASE_CONFIG, "SECRET_KEY": "old-secret-0123456789"}
+    shared = MemoryStore(clock=clock) if store_kind == "memory" else None
+    if store_kind == "redis":
+        config["REDIS_URL"] = request.getfixturevalue("redis_url")
+
+    def client(**settings: str) -> FlaskClient:
+        return create_app({**config, **settings}, store=shared, clock=clock).test_client()
+
+    before = client()
+    v = start(before)
+    code = code_of(before)
+    forgot = client(SECRET_KEY="new-secret-0123456789").post(f"/v1/verifications/{v['id']}/check", json={"code": code})
+    assert forgot.get_json()["valid"] is False  # without the fallback the old MAC matches nothing
+    rotated = client(SECRET_KEY="new-secret-0123456789", SECRET_KEY_FALLBACKS="old-secret-0123456789")
+    assert rotated.post(f"/v1/verifications/{v['id']}/check", json={"code": code}).get_json()["valid"] is True
