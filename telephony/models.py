@@ -6,8 +6,8 @@ import hashlib
 import json
 import re
 import secrets
+import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -111,7 +111,7 @@ class Verification:
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))  # half the cost of datetime's
 
 
 def public_view(v: Verification) -> dict:

@@ -153,6 +153,8 @@ def test_expired_verification_is_not_found(make_app, clock, store_kind: str) -> 
         ({"json": {"to": NUMBER, "chanel": "sms"}}, 400, "invalid_request"),
         ({"json": ["to", NUMBER]}, 400, "invalid_request"),
         ({"data": '{"to": "+14155550100"', "content_type": "application/json"}, 400, "invalid_request"),
+        ({"data": "[" * 5000 + "]" * 5000, "content_type": "application/json"}, 400, "invalid_request"),
+        ({"data": b'{"to": "\xff"}', "content_type": "application/json"}, 400, "invalid_request"),
         ({"data": "to=%2B14155550100", "content_type": "application/x-www-form-urlencoded"}, 415,
          "unsupported_media_type"),
         ({"data": '{"to": "' + "1" * 17000 + '"}', "content_type": "application/json"}, 413, "payload_too_large"),

@@ -132,6 +132,7 @@ def test_405_names_the_allowed_methods(app: Flask) -> None:
 
 # --- schemathesis ------------------------------------------------------------------------------
 
+
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_api_conforms_to_document(case: schemathesis.Case) -> None:

@@ -171,6 +171,22 @@ def test_signature_for_other_params_or_another_token_is_refused(
     assert client.get(f"/v1/verifications/{v['id']}").get_json()["sends"][0]["status"] == "queued"
 
 
+def test_a_signature_over_the_url_with_its_default_port_is_accepted(
+    client: FlaskClient, twilio_api: responses.RequestsMock
+) -> None:
+    """Twilio signs some requests over `https://host:443/...`; the one-HMAC fast path must not refuse them."""
+    from conftest import twilio_signature
+
+    v = start(client, "call")
+    sid = v["sends"][0]["provider_id"]
+    path = f"/webhooks/twilio/status/call/{v['id']}?a=0"
+    params = {"CallSid": sid, "CallStatus": "ringing"}
+    with_port = BASE_URL.replace("verify.example.com", "verify.example.com:443") + path
+    response = client.post(path, data=params, headers={"X-Twilio-Signature": twilio_signature(with_port, params)})
+    assert response.status_code == 204
+    assert client.get(f"/v1/verifications/{v['id']}").get_json()["sends"][0]["status"] == "ringing"
+
+
 def test_twenty_concurrent_right_checks_approve_once(client: FlaskClient, twilio_api: responses.RequestsMock) -> None:
     v = start(client)
     code = sms_code(twilio_api)

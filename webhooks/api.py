@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hmac
+import json
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, request
 
 from telephony.errors import InvalidRequest, ServiceError
 from telephony.limits import Origin
 from telephony.models import Verification, public_view
 from webhooks.context import service
+from webhooks.jsonio import json_response
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -48,9 +50,10 @@ def body(*allowed: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
     elif not request.is_json:
         raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")
     else:
-        data = request.get_json(silent=True)
-        if data is None:
-            raise InvalidRequest("The body is not valid JSON.")
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; nesting too deep
+            raise InvalidRequest("The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise InvalidRequest("The body must be a JSON object.")
     unknown = sorted(set(data) - set(allowed))
@@ -66,7 +69,7 @@ def body(*allowed: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def answer(v: Verification, status: int = 200, **extra: Any) -> tuple[Response, int]:
-    return jsonify({**public_view(v), **extra}), status
+    return json_response({**public_view(v), **extra}, status), status
 
 
 @bp.post("/verifications")

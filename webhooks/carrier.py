@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import TypeVar
+from urllib.parse import parse_qs
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, current_app, request
 
 from telephony.events import event
 from telephony.inbound import handle_inbound
@@ -41,16 +42,27 @@ def signed_request(provider_name: str) -> tuple[Provider, WebhookRequest]:
     urls = [settings.public_base_url + suffix]
     if settings.trust_proxy and request.host_url.rstrip("/") != settings.public_base_url:
         urls.append(request.host_url.rstrip("/") + suffix)
-    form = FormData(request.form.lists()) if request.method == "POST" else FormData()
+    body = request.get_data(cache=True) if request.method == "POST" else b""
+    form = _form(body)
     headers = dict(request.headers)
     for url in urls:
-        webhook = WebhookRequest(url, request.method, headers, form, request.get_data(cache=True))
+        webhook = WebhookRequest(url, request.method, headers, form, body)
         if provider.verify(webhook):
             return provider, webhook
     signature_headers = sorted(h for h in headers if "signature" in h.lower()) or ["none"]
     event("webhook.signature_invalid", level=logging.WARNING, provider=provider_name,
           urls=",".join(_redacted(u) for u in urls), signature_headers=",".join(signature_headers))  # fmt: skip
     abort(403)
+
+
+def _form(body: bytes) -> FormData:
+    """The POSTed fields. Carriers send form-encoded bodies: parsed here in one step, because
+    Werkzeug's general form parser costs more than the rest of a receipt (bench/RESULTS.md)."""
+    if request.method != "POST":
+        return FormData()
+    if request.mimetype == "application/x-www-form-urlencoded":
+        return FormData(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return FormData(request.form.lists())  # multipart, or a JSON body (no fields)
 
 
 def _redacted(url: str) -> str:
@@ -66,7 +78,9 @@ def attempt_index() -> int:
 
 
 def xml(template: str, **context: object) -> Response:
-    return Response(render_template(template, **context), mimetype="text/xml")
+    # Straight from the app's Jinja environment (same autoescaping, template cache): the markup
+    # reads only what is passed, so Flask's context processors and render signals are skipped.
+    return Response(current_app.jinja_env.get_template(template).render(context), mimetype="text/xml")
 
 
 def speak(provider: Provider, verification_id: str, script: VoiceScript, repeats: int) -> Response:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from telephony.errors import ServiceError
+from webhooks.jsonio import json_response
 
 log = logging.getLogger("webhooks")
 
@@ -24,8 +25,7 @@ _HTTP_CODES = {
 
 
 def error_response(status: int, code: str, message: str, *, retry_after: int | None = None) -> Response:
-    response = jsonify({"error": {"code": code, "message": message}})
-    response.status_code = status
+    response = json_response({"error": {"code": code, "message": message}}, status)
     if retry_after is not None:
         response.headers["Retry-After"] = str(max(1, retry_after))
     return response

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 
 from webhooks.context import service
+from webhooks.jsonio import json_response
 
 bp = Blueprint("health", __name__)
 
@@ -12,12 +13,12 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 def healthz() -> Response:
     """The process answers (no dependency is touched: this is also the benchmark ceiling)."""
-    return jsonify({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 @bp.get("/readyz")
-def readyz() -> tuple[Response, int]:
+def readyz() -> Response:
     """Ready when the store answers; 503 tells the load balancer to send traffic elsewhere."""
     if service().store.ping():
-        return jsonify({"status": "ready"}), 200
-    return jsonify({"status": "unavailable", "store": "unreachable"}), 503
+        return json_response({"status": "ready"})
+    return json_response({"status": "unavailable", "store": "unreachable"}, 503)

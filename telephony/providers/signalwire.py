@@ -87,7 +87,7 @@ class SignalWireProvider:
             return False
         if "bodySHA256=" in request.url:  # JSON body: the URL carries its hash and the body is not signed
             return self._validator.validate(request.url, request.body.decode("utf-8", "replace"), signature)
-        return self._validator.validate(request.url, _fields(request), signature)
+        return twilio.signed_form(self._validator, request.url, _fields(request), signature)
 
     def answered_by_machine(self, request: WebhookRequest) -> bool:
         # AnsweredBy: human or machine (SignalWire), Twilio's machine_* and fax spellings too.

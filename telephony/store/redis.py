@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -214,6 +215,7 @@ def _pairs(flat: list[str]) -> dict[str, str]:
 class RedisStore:
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
+        self._lanes: tuple[int, redis.Redis] | None = None
         self._check = client.register_script(_CHECK)
         self._save = client.register_script(_SAVE)
         self._claim = client.register_script(_CLAIM)
@@ -234,6 +236,31 @@ class RedisStore:
         )
         return cls(client)
 
+    def _lane(self) -> redis.Redis:
+        """A connection this process keeps for single commands and scripts (pipelines use the pool).
+
+        redis-py takes a pooled connection from its pool and gives it back around every command,
+        with a lock, a readiness poll and bookkeeping each way: about 20 µs of CPU per round trip
+        (bench/RESULTS.md). A single-connection client skips that; its lock serialises the
+        threads of one process (sync workers have one). It keeps redis-py's reconnect and retry.
+        Made on first use in each process, so a forked worker never shares its parent's socket,
+        and a Redis that is down at start-up fails the first request (503), not the app.
+        """
+        lanes, pid = self._lanes, os.getpid()
+        if lanes is None or lanes[0] != pid:
+            client = redis.Redis(connection_pool=self._redis.connection_pool, single_connection_client=True)
+            self._lanes = lanes = (pid, client)
+        client = lanes[1]
+        with client.single_connection_lock:
+            # As the pool does before lending a connection: a socket with something to read is
+            # stale (the server closed it, e.g. it restarted), so reconnect before sending.
+            try:
+                if client.connection.can_read():
+                    client.connection.disconnect()
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                client.connection.disconnect()
+        return client
+
     @_fail_closed
     def create(self, v: Verification) -> None:
         expires_ms = int(v.expires_at * 1000)
@@ -246,12 +273,12 @@ class RedisStore:
 
     @_fail_closed
     def get(self, verification_id: str) -> Verification | None:
-        record = self._redis.hgetall(keys.verification(verification_id))
+        record = self._lane().hgetall(keys.verification(verification_id))
         return from_record(record, verification_id) if record else None
 
     @_fail_closed
     def play(self, verification_id: str) -> tuple[Verification | None, int]:
-        result = self._play(keys=[keys.verification(verification_id)])
+        result = self._play(keys=[keys.verification(verification_id)], client=self._lane())
         return (from_record(_pairs(result[1]), verification_id), int(result[0])) if result[0] else (None, 0)
 
     @_fail_closed
@@ -262,7 +289,8 @@ class RedisStore:
             before = to_record(previous)
             record = {k: value for k, value in record.items() if before.get(k) != value}
         flat = [item for pair in record.items() for item in pair]
-        ok = self._save(keys=[keys.verification(v.id)], args=[str(v.version), int(v.expires_at * 1000), *flat])
+        args = [str(v.version), int(v.expires_at * 1000), *flat]
+        ok = self._save(keys=[keys.verification(v.id)], args=args, client=self._lane())
         return saved if ok else None
 
     @_fail_closed
@@ -276,7 +304,8 @@ class RedisStore:
             "pb": policy.bucket if policy and policy.pump_window else -1,
             "pk": 2 * policy.pump_window * 1000 if policy and policy.pump_window else 0,
         }
-        result = self._check(keys=[keys.verification(verification_id)], args=[json.dumps(cfg), *candidate_macs])
+        args = [json.dumps(cfg), *candidate_macs]
+        result = self._check(keys=[keys.verification(verification_id)], args=args, client=self._lane())
         return CheckOutcome(result[0]), from_record(_pairs(result[1]), verification_id) if len(result) > 1 else None
 
     @_fail_closed
@@ -284,7 +313,7 @@ class RedisStore:
         ranks = MESSAGE_RANK if receipt.channel == "sms" else CALL_RANK
         args = [receipt.index, receipt.provider, receipt.channel, receipt.provider_id, receipt.status or "",
                 receipt.raw[:SHORT_TEXT], json.dumps(ranks), json.dumps(sorted(FAILED))]  # fmt: skip
-        result = self._receipt(keys=[keys.verification(verification_id)], args=args)
+        result = self._receipt(keys=[keys.verification(verification_id)], args=args, client=self._lane())
         outcome = result[0]
         if outcome == "updated":
             return outcome, from_record(_pairs(result[1]), verification_id)
@@ -331,6 +360,9 @@ class RedisStore:
     def _pipelined(self, calls: list[tuple[Script, list[str], list]]) -> list:
         """Several scripts in one round trip. redis-py's own pipelined scripts ask SCRIPT EXISTS
         first (a second round trip every time); EVALSHA alone, reloading after a Redis restart."""
+        if len(calls) == 1:  # one script needs no pipeline (nor its extra CPU)
+            script, script_keys, args = calls[0]
+            return [script(keys=script_keys, args=args, client=self._lane())]
         for attempt in range(2):
             pipe = self._redis.pipeline(transaction=False)
             for script, script_keys, args in calls:
@@ -350,7 +382,7 @@ class RedisStore:
 
     @_fail_closed
     def latest_for(self, e164: str) -> str | None:
-        return self._redis.get(keys.latest(e164))
+        return self._lane().get(keys.latest(e164))
 
     @_fail_closed
     def first_seen(self, scope: str, event_id: str, *, ttl: int) -> bool:
@@ -369,7 +401,7 @@ class RedisStore:
 
     @_fail_closed
     def schedule(self, verification_id: str, at: float) -> None:
-        self._redis.zadd(keys.TIMERS, {verification_id: at})
+        self._lane().zadd(keys.TIMERS, {verification_id: at})
 
     @_fail_closed
     def claim_due(self, now: float, limit: int) -> list[str]:
