@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -215,7 +216,7 @@ def _pairs(flat: list[str]) -> dict[str, str]:
 class RedisStore:
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
-        self._lanes: tuple[int, redis.Redis] | None = None
+        self._local = threading.local()
         self._check = client.register_script(_CHECK)
         self._save = client.register_script(_SAVE)
         self._claim = client.register_script(_CLAIM)
@@ -237,28 +238,29 @@ class RedisStore:
         return cls(client)
 
     def _lane(self) -> redis.Redis:
-        """A connection this process keeps for single commands and scripts (pipelines use the pool).
+        """A connection this thread keeps for single commands and scripts (pipelines use the pool).
 
-        redis-py takes a pooled connection from its pool and gives it back around every command,
-        with a lock, a readiness poll and bookkeeping each way: about 20 µs of CPU per round trip
-        (bench/RESULTS.md). A single-connection client skips that; its lock serialises the
-        threads of one process (sync workers have one). It keeps redis-py's reconnect and retry.
-        Made on first use in each process, so a forked worker never shares its parent's socket,
-        and a Redis that is down at start-up fails the first request (503), not the app.
+        redis-py takes a connection from its pool and gives it back around every command, with
+        a lock, a readiness poll and bookkeeping each way: about 5 % of a check's instructions
+        (bench/RESULTS.md). A single-connection client skips that and keeps redis-py's reconnect
+        and retry. One per thread, so gthread workers do not queue on one socket; made on first
+        use in each process, so a forked worker never shares its parent's socket, and a Redis
+        that is down at start-up fails the first request (503), not the app. A thread's client
+        goes back to the pool when the thread ends (CPython frees it then).
         """
-        lanes, pid = self._lanes, os.getpid()
-        if lanes is None or lanes[0] != pid:
+        local, pid = self._local, os.getpid()
+        client = getattr(local, "client", None)
+        if client is None or local.pid != pid:
             client = redis.Redis(connection_pool=self._redis.connection_pool, single_connection_client=True)
-            self._lanes = lanes = (pid, client)
-        client = lanes[1]
-        with client.single_connection_lock:
-            # As the pool does before lending a connection: a socket with something to read is
-            # stale (the server closed it, e.g. it restarted), so reconnect before sending.
-            try:
-                if client.connection.can_read():
-                    client.connection.disconnect()
-            except (redis.ConnectionError, redis.TimeoutError, OSError):
-                client.connection.disconnect()
+            local.client, local.pid = client, pid
+        connection = client.connection
+        # As the pool does before lending a connection: a socket with something to read is stale
+        # (the server closed it, e.g. it restarted), so reconnect before sending.
+        try:
+            if connection.can_read():
+                connection.disconnect()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            connection.disconnect()
         return client
 
     @_fail_closed
