@@ -64,9 +64,10 @@ from telephony.config import load_settings
 from telephony.store import keys
 
 OUT = Path(__file__).resolve().parent / "out"
-ENDPOINTS = ["healthz", "start", "check_wrong", "check_right", "answer", "receipt"]
+ENDPOINTS = ["healthz", "readyz", "start", "check_wrong", "check_right", "answer", "receipt"]
 TITLES = {
     "healthz": "GET /healthz (ceiling)",
+    "readyz": "GET /readyz (one Redis round trip, nothing else: the floor's reference)",
     "start": "POST /v1/verifications (console)",
     "check_wrong": "check, wrong code",
     "check_right": "check, right code (approves)",
@@ -184,6 +185,8 @@ class Bench:
             return self.fixed[endpoint], None
         if endpoint == "healthz":
             return seed.healthz_lines(), None
+        if endpoint == "readyz":
+            return seed.readyz_lines(), None
         if endpoint == "start":
             return seed.start_lines(), None
         if endpoint == "check_wrong":

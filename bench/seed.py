@@ -178,6 +178,10 @@ def healthz_lines() -> Iterator[str]:
     yield line("GET", "/healthz")
 
 
+def readyz_lines() -> Iterator[str]:
+    yield line("GET", "/readyz")  # one PING: what one Redis round trip costs over the bare endpoint
+
+
 def start_lines() -> Iterator[str]:
     for to in NUMBERS:
         yield line("POST", "/v1/verifications", json.dumps({"to": to, "channel": "sms"}), api_headers())

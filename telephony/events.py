@@ -17,11 +17,14 @@ OBSERVERS: list[Observer] = []  # process-wide, like the metrics registry they f
 
 
 def event(name: str, v: Verification | None = None, *, level: int = logging.INFO, **fields: object) -> None:
-    parts = [f"event={name}"]
-    if v is not None:
-        parts += [f"verification={v.id}", f"to={mask(v.to)}"]
-    parts += [f"{k}={val}" for k, val in fields.items() if val is not None]
-    log.log(level, " ".join(parts))
+    if log.isEnabledFor(level):
+        parts = [f"event={name}"]
+        if v is not None:
+            parts += [f"verification={v.id}", f"to={mask(v.to)}"]
+        parts += [f"{k}={val}" for k, val in fields.items() if val is not None]
+        # The record is made here rather than by `log.log`, which would walk the stack to find
+        # the caller: always this function, and a tenth of a check's CPU (bench/RESULTS.md).
+        log.handle(log.makeRecord(log.name, level, __file__, 0, " ".join(parts), (), None, "event"))
     for observe in OBSERVERS:
         observe(name, v, fields)
 

@@ -28,3 +28,13 @@ def child_exit(server: object, worker: object) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def post_worker_init(worker: object) -> None:
+    """The app is loaded: take its long-lived objects (modules, SDKs, number metadata) out of the
+    garbage collector's full passes, which then scan only what requests made (27 ms per full
+    pass before, 8 ms after, in bench/cpu.py's process: a pause every request behind it waits)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

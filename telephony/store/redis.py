@@ -187,6 +187,13 @@ redis.call('HINCRBY', KEYS[1], 'v', 1)
 return {'updated', redis.call('HGETALL', KEYS[1])}
 """
 
+# Keep a development outbox entry: newest first, the list capped and kept for a day.
+_OUTBOX = """
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+"""
+
 # Claim due timers: read and remove in one step, so each id goes to exactly one worker.
 _CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
@@ -225,6 +232,7 @@ class RedisStore:
         self._admit_number = client.register_script(_ADMIT_NUMBER)
         self._admit_scope = client.register_script(_ADMIT_SCOPE)
         self._discard = client.register_script(_DISCARD)
+        self._outbox = client.register_script(_OUTBOX)
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -411,11 +419,7 @@ class RedisStore:
 
     @_fail_closed
     def outbox_push(self, entry: dict) -> None:
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.lpush(keys.OUTBOX, json.dumps(entry))
-        pipe.ltrim(keys.OUTBOX, 0, OUTBOX_LIMIT - 1)
-        pipe.expire(keys.OUTBOX, 86400)
-        pipe.execute()
+        self._outbox(keys=[keys.OUTBOX], args=[json.dumps(entry), OUTBOX_LIMIT - 1, 86400], client=self._lane())
 
     @_fail_closed
     def outbox_list(self) -> list[dict]:
