@@ -3,7 +3,7 @@
     python bench/hotspots.py start                 # pyinstrument when installed, else cProfile
     python bench/hotspots.py receipt --count 3000 --cprofile
 
-Kinds: healthz, start, check_wrong, check_right, answer, receipt. The app is built with the
+Kinds: healthz, readyz, start, check_wrong, check_right, answer, receipt. The app is built with the
 benchmark's settings on a redis-server of its own; the requests are the very lines the HTTP
 benchmark sends (seed.py), replayed through Flask's test client.
 """
@@ -24,7 +24,7 @@ from app import create_app
 from bench import seed
 from bench.common import RedisServer, app_settings, quiet
 
-KINDS = ("healthz", "start", "check_wrong", "check_right", "answer", "receipt")
+KINDS = ("healthz", "readyz", "start", "check_wrong", "check_right", "answer", "receipt")
 
 
 def requests_for(kind: str, client: redis.Redis, app, count: int, base: str) -> list[list[str]]:
@@ -32,6 +32,8 @@ def requests_for(kind: str, client: redis.Redis, app, count: int, base: str) -> 
     settings, vault = service.settings, service.vault
     if kind == "healthz":
         lines = list(seed.healthz_lines())
+    elif kind == "readyz":
+        lines = list(seed.readyz_lines())
     elif kind == "start":
         lines = list(seed.start_lines())
     elif kind == "check_wrong":
