@@ -202,6 +202,11 @@ return ids
 """
 
 
+# The receipt script's tables, encoded once.
+_MESSAGE_RANKS, _CALL_RANKS = json.dumps(MESSAGE_RANK), json.dumps(CALL_RANK)
+_FAILED = json.dumps(sorted(FAILED))
+
+
 def _fail_closed(method: Callable[..., T]) -> Callable[..., T]:
     """Any Redis failure becomes `StoreUnavailable`: callers then send nothing, approve nothing."""
 
@@ -320,9 +325,9 @@ class RedisStore:
 
     @_fail_closed
     def apply_receipt(self, verification_id: str, receipt: Receipt) -> tuple[str, Verification | None]:
-        ranks = MESSAGE_RANK if receipt.channel == "sms" else CALL_RANK
+        ranks = _MESSAGE_RANKS if receipt.channel == "sms" else _CALL_RANKS
         args = [receipt.index, receipt.provider, receipt.channel, receipt.provider_id, receipt.status or "",
-                receipt.raw[:SHORT_TEXT], json.dumps(ranks), json.dumps(sorted(FAILED))]  # fmt: skip
+                receipt.raw[:SHORT_TEXT], ranks, _FAILED]  # fmt: skip
         result = self._receipt(keys=[keys.verification(verification_id)], args=args, client=self._lane())
         outcome = result[0]
         if outcome == "updated":

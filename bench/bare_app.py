@@ -1,0 +1,10 @@
+"""A Flask app with no project code: bench/calibrate.py measures what this machine allows at all."""
+
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/bare")
+def bare() -> dict[str, str]:
+    return {"status": "ok"}
