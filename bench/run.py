@@ -9,8 +9,9 @@ given here, if any), counts Redis round trips per operation in-process, then dri
 (bench/replay.lua; a Python load generator when wrk is missing), every run bounded in time:
 
 - a warm-up run of each endpoint, then `--runs` rounds; each round runs every endpoint once (the
-  order rotates), /healthz included, so each endpoint's ratio to the ceiling comes from the same
-  round; the table gives medians over rounds (and min-max);
+  order rotates), /healthz included (and /readyz: one Redis round trip and nothing else, the
+  best any one-round-trip endpoint can do), so each endpoint's ratio to the ceiling comes from
+  the same round; the table gives medians over rounds (and min-max);
 - requests that change state use fresh verifications: each right check, answer URL and receipt
   of a run is for a verification of its own (seed.py writes them just before the run), wrong
   checks share verifications allowing 100 wrong codes each; after each run the effects are read
