@@ -187,6 +187,23 @@ def test_a_signature_over_the_url_with_its_default_port_is_accepted(
     assert client.get(f"/v1/verifications/{v['id']}").get_json()["sends"][0]["status"] == "ringing"
 
 
+def test_form_fields_are_decoded_as_werkzeug_decodes_them(
+    client: FlaskClient, twilio_api: responses.RequestsMock
+) -> None:
+    """A %-escape that is not UTF-8 stays as sent, so the signature checks over the same value."""
+    from conftest import twilio_signature
+
+    v = start(client, "call")
+    sid = v["sends"][0]["provider_id"]
+    path = f"/webhooks/twilio/status/call/{v['id']}?a=0"
+    body = f"CallSid={sid}&CallStatus=ringing&Caller=%FF"
+    signature = twilio_signature(BASE_URL + path, {"CallSid": sid, "CallStatus": "ringing", "Caller": "%FF"})
+    response = client.post(path, data=body, content_type="application/x-www-form-urlencoded",
+                           headers={"X-Twilio-Signature": signature})  # fmt: skip
+    assert response.status_code == 204
+    assert client.get(f"/v1/verifications/{v['id']}").get_json()["sends"][0]["status"] == "ringing"
+
+
 def test_twenty_concurrent_right_checks_approve_once(client: FlaskClient, twilio_api: responses.RequestsMock) -> None:
     v = start(client)
     code = sms_code(twilio_api)

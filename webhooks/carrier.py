@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import parse_qs
 
+import werkzeug.urls  # noqa: F401 (registers the "werkzeug.url_quote" codec error handler used below)
 from flask import Blueprint, Response, abort, current_app, request
 
 from telephony.events import event
@@ -61,7 +62,13 @@ def _form(body: bytes) -> FormData:
     if request.method != "POST":
         return FormData()
     if request.mimetype == "application/x-www-form-urlencoded":
-        return FormData(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
+        # Decoded as Werkzeug decodes forms (so signatures check over the same values): bytes
+        # that are not UTF-8 give no fields, and a %-escape that is not UTF-8 stays as sent.
+        try:
+            text = body.decode()
+        except UnicodeDecodeError:
+            return FormData()
+        return FormData(parse_qs(text, keep_blank_values=True, errors="werkzeug.url_quote"))
     return FormData(request.form.lists())  # multipart, or a JSON body (no fields)
 
 

@@ -12,7 +12,9 @@ from typing import Any
 
 from flask import Response
 
-_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+# ASCII-only output: a lone surrogate echoed from a request (an unknown field's name) cannot
+# then make the body unencodable.
+_compact = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
 def json_response(payload: dict[str, Any], status: int = 200) -> Response:

@@ -269,8 +269,8 @@ class RedisStore:
         connection = client.connection
         # As the pool does before lending a connection: a socket with something to read is stale
         # (the server closed it, e.g. it restarted), so reconnect before sending.
-        try:
-            if connection.can_read():
+        try:  # a dropped connection is left to the command to reconnect (one timeout, not two)
+            if connection.is_connected and connection.can_read():
                 connection.disconnect()
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             connection.disconnect()
