@@ -21,7 +21,10 @@ from werkzeug.test import TestResponse
 
 from app import create_app
 from telephony.config import PROVIDER_SETTINGS
+from telephony.service import VoiceScript
 from telephony.store import MemoryStore
+from telephony.wording import words
+from webhooks.carrier import xml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -184,3 +187,15 @@ def signed_post(
     """POST `params` to the absolute `url` (built on BASE_URL) signed as Twilio would sign it."""
     path = url.removeprefix(BASE_URL)
     return client.post(path, data=params, headers={"X-Twilio-Signature": twilio_signature(url, params, token)})
+
+
+def render_markup(app: Flask, template: str, **context: object) -> str:
+    """A carrier document rendered as the webhooks render it (`webhooks.carrier.xml`)."""
+    with app.app_context():
+        return xml(template, **context).get_data(as_text=True)
+
+
+def call_markup(app: Flask, dialect: str, menu_url: str | None, *, brand: str = "Verify", code: str = "123456") -> str:
+    """The answer URL's document in `dialect` (twiml or plivo) speaking `code`."""
+    script = VoiceScript("en", brand, available=bool(code), digits=tuple(code))
+    return render_markup(app, f"{dialect}/call.xml", script=script, text=words("en"), menu_url=menu_url)

@@ -6,8 +6,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import BASE_CONFIG, BASE_URL
-from flask import Flask, render_template
+from conftest import BASE_CONFIG, BASE_URL, call_markup
+from conftest import render_markup as render
+from flask import Flask
 from plivo import plivoxml
 
 from app import create_app
@@ -24,14 +25,8 @@ def app() -> Flask:
     return create_app(BASE_CONFIG)
 
 
-def render(app: Flask, template: str, **context: object) -> str:
-    with app.app_context():
-        return render_template(template, **context)
-
-
 def call(app: Flask, brand: str = "Verify", code: str = "123456", menu_url: str | None = MENU) -> str:
-    script = VoiceScript("en", brand, available=bool(code), digits=tuple(code))
-    return render(app, "plivo/call.xml", script=script, text=words("en"), menu_url=menu_url)
+    return call_markup(app, "plivo", menu_url, brand=brand, code=code)
 
 
 def test_the_call_document_is_exactly_the_golden_one(app: Flask) -> None:
