@@ -5,6 +5,6 @@ from flask import Flask
 app = Flask(__name__)
 
 
-@app.get("/bare")
-def bare() -> dict[str, str]:
+@app.get("/healthz")
+def healthz() -> dict[str, str]:
     return {"status": "ok"}

@@ -3,8 +3,8 @@
     python bench/calibrate.py                  # the Procfile's worker model, 5 runs of 8 s
     python bench/calibrate.py --workers 2 --runs 3
 
-The app has one route returning a constant JSON object (bench/bare_app.py). It runs under gunicorn
-with the worker options of the Procfile's `web:` line (or those given), loaded by the same wrk
+The app has one route, /healthz, returning a constant JSON object (bench/bare_app.py). It runs under
+gunicorn with the worker options of the Procfile's `web:` line (or those given), loaded by the same wrk
 command and request replay as run.py, at 16 connections. Its p99 is the floor of any endpoint's
 p99 on this machine: if the bare app alone misses a latency target, no code of ours can meet it.
 """
@@ -13,30 +13,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import loadgen, seed
-from bench.common import ROOT, clean_environ, free_port, stop_process_group
-from bench.run import procfile_command
+from bench.common import clean_environ, free_port
+from bench.run import Gunicorn, gunicorn_command
 
-
-def bare_command(port: int, workers: int | None, worker_class: str | None) -> list[str]:
-    """The Procfile's gunicorn options, with the bare app in place of ours."""
-    command = [part for part in procfile_command() if part != "app:create_app()"]
-    command += ["bench.bare_app:app", "--bind", f"127.0.0.1:{port}"]
-    if workers:
-        command += ["--workers", str(workers)]
-    if worker_class:
-        command += ["--worker-class", worker_class]
-    return command
+BARE_APP = "bench.bare_app:app"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,27 +32,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--duration", type=float, default=8.0)
     p.add_argument("--connections", type=int, default=16)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--workers", type=int)
-    p.add_argument("--worker-class")
+    p.add_argument("--threads", type=int, default=2, help="load generator threads (2)")
+    p.add_argument("--workers", type=int, help="override the Procfile: gunicorn --workers")
+    p.add_argument("--worker-class", help="override the Procfile: sync or gthread")
+    p.add_argument("--worker-threads", type=int, help="override the Procfile: gunicorn --threads")
     args = p.parse_args(argv)
     port = free_port()
-    command = bare_command(port, args.workers, args.worker_class)
+    # The Procfile's gunicorn options, as run.py builds them, with the bare app in place of ours.
+    command = [BARE_APP if part == "app:create_app()" else part for part in gunicorn_command(args, port)]
     print("gunicorn:", " ".join(command))
-    server = subprocess.Popen(command, cwd=ROOT, env=clean_environ({}), start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = Gunicorn(command, clean_environ({}), Path(tempfile.mkdtemp(prefix="bench-bare-")) / "gunicorn.log")
+    server.start(port)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/bare", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the bare app did not start") from None
-                time.sleep(0.1)
         with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as f:
-            f.write(seed.line("GET", "/bare") + "\n")
+            f.write(seed.line("GET", "/healthz") + "\n")
             requests = Path(f.name)
         base = f"http://127.0.0.1:{port}"
         loadgen.run(base, requests, duration=2, connections=args.connections, threads=args.threads)  # warm-up
@@ -83,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             f"max {max(r.p99_ms for r in runs):.2f})"
         )
     finally:
-        stop_process_group(server)
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ from werkzeug.test import EnvironBuilder
 
 from app import create_app
 from bench.common import RedisServer, app_settings
-from bench.hotspots import KINDS, requests_for
+from bench.hotspots import requests_for
+from bench.seed import KINDS
 
 
 def environ_for(fields: list[str]) -> dict:

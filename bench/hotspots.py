@@ -24,8 +24,6 @@ from app import create_app
 from bench import seed
 from bench.common import RedisServer, app_settings, quiet
 
-KINDS = ("healthz", "readyz", "start", "check_wrong", "check_right", "answer", "receipt")
-
 
 def requests_for(kind: str, client: redis.Redis, app, count: int, base: str) -> list[list[str]]:
     service = app.extensions["verification"]
@@ -51,7 +49,7 @@ def requests_for(kind: str, client: redis.Redis, app, count: int, base: str) -> 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("kind", choices=KINDS)
+    p.add_argument("kind", choices=seed.KINDS)
     p.add_argument("--count", type=int, default=2000)
     p.add_argument("--cprofile", action="store_true", help="use cProfile even when pyinstrument is installed")
     args = p.parse_args(argv)

@@ -1,6 +1,6 @@
 """Instructions per request of each kind, counted by valgrind: the same figure on every run.
 
-    python bench/instructions.py                       # every kind (about 6 minutes on 2 cores)
+    python bench/instructions.py                       # every kind (about 4 minutes on 2 cores)
     python bench/instructions.py --kinds healthz check_wrong
 
 CPU time on a shared virtual machine varies by ±30 % from one round to the next (the host's
@@ -26,7 +26,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT
-from bench.hotspots import KINDS
+from bench.seed import KINDS
 
 COLLECTED = re.compile(r"Collected\s*:\s*([\d,]+)")
 

@@ -1,4 +1,6 @@
-"""Memory of other record shapes (the fix for 600 bytes per pending verification), emulated.
+"""Memory of the record shapes that led to the compact record (models.to_record), emulated.
+
+The first shape is the record as it was before the fix; the last is close to today's.
 
     python bench/memory_shapes.py     # starts its own redis-server; ~1 minute
 
@@ -25,14 +27,14 @@ MAC, ENC = "bded4331fe173d24426379521ca02d73", "CGCIaNCH_KllE7EJUCkZcAOHZ8Qmkbkc
 SID = "SM8e706c86976639828f73e7947a3e2e1e"
 
 
-def today(vid: str, to: str) -> dict[str, str]:
+def before(vid: str, to: str) -> dict[str, str]:
     return {"id": vid, "to": to, "m": "sms", "l": "en", "status": "pending", "checks_left": "5", "ms": "5",
             "c": "1795680317.2897944", "e": "1795680917.2897944", "mac": MAC, "enc": ENC, "ver": "1",
             "a": f'[[1,"sms","twilio","queued",1795680317.2897944,"{SID}",null,null]]', "x": "{}"}  # fmt: skip
 
 
 def split_provider_id(vid: str, to: str) -> dict[str, str]:
-    return {**today(vid, to), "a": '[[1,"sms","twilio","queued",1795680317.2897944,null,null]]', "p0": SID}
+    return {**before(vid, to), "a": '[[1,"sms","twilio","queued",1795680317.2897944,null,null]]', "p0": SID}
 
 
 def compact(vid: str, to: str) -> dict[str, str]:
@@ -69,7 +71,7 @@ def measure(client, shape: Callable[[str, str], dict[str, str]], short_keys: boo
 
 
 def main() -> None:
-    shapes = [("today", today, False), ("provider id in its own field", split_provider_id, False),
+    shapes = [("before the fix", before, False), ("provider id in its own field", split_provider_id, False),
               ("compact", compact, False), ("compacter", compacter, False),
               ("compacter + short keys", compacter, True)]  # fmt: skip
     with RedisServer() as server:

@@ -1,7 +1,7 @@
 """The benchmark: one command, everything started here and stopped here.
 
-    python bench/run.py                      # the Procfile's web: line as it is (a few minutes)
-    python bench/run.py --workers 2 --worker-class gthread --threads 4 --label gthread-2x4
+    python bench/run.py                      # the Procfile's web: line as it is (~6 minutes)
+    python bench/run.py --workers 2 --worker-class gthread --worker-threads 4 --label gthread-2x4
 
 It starts a redis-server of its own (free loopback port, no persistence) and the app under gunicorn
 with the Procfile's `web:` command (plus `--bind 127.0.0.1:<free port>`, and the worker options
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import shlex
 import signal
@@ -65,7 +66,6 @@ from telephony.config import load_settings
 from telephony.store import keys
 
 OUT = Path(__file__).resolve().parent / "out"
-ENDPOINTS = ["healthz", "readyz", "start", "check_wrong", "check_right", "answer", "receipt"]
 TITLES = {
     "healthz": "GET /healthz (ceiling)",
     "readyz": "GET /readyz (one Redis round trip, nothing else: the floor's reference)",
@@ -376,8 +376,6 @@ def machine() -> dict[str, str]:
                 if ln.startswith("model name")), platform.processor())  # fmt: skip
     mem = next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
     debian = Path("/etc/debian_version")
-    import os
-
     return {
         "cpu": f"{os.cpu_count()} x {cpu}",
         "memory": f"{int(mem) / 2**20:.1f} GiB",
@@ -448,15 +446,13 @@ def main(argv: list[str] | None = None) -> None:
             workers = len(bench.gunicorn.pids()) - 1
             print(f"gunicorn up: {workers} worker process(es)")
             result["worker_processes"] = workers
-            bench.run_one("healthz", -1, args.warmup)
-            for endpoint in ENDPOINTS[1:]:
+            for endpoint in seed.KINDS:  # /healthz first: its rate sizes the other pools
                 bench.run_one(endpoint, -1, args.warmup)
-            bench.rounds(ENDPOINTS, args.runs, args.duration)
+            bench.rounds(seed.KINDS, args.runs, args.duration)
         finally:
             bench.gunicorn.stop()
         if not args.skip_scale:
             result["scale"] = scale(bench, args)
-        if not args.skip_scale:
             mem = memory.measure_memory(server.url)
             result["memory"] = asdict(mem)
             print(f"memory per pending verification: {mem.bytes_per_verification:.0f} bytes ({mem.encoding})")
