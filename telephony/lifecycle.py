@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from telephony.errors import NotPending, OptedOut, RateLimited
-from telephony.models import Attempt, Channel, Status, Verification
+from telephony.models import SHORT_TEXT, Attempt, Channel, Status, Verification
 
 
 class CheckOutcome(StrEnum):
@@ -177,7 +177,7 @@ def _accepted(v: Verification, e: SendAccepted, ctx: Context) -> Step:
 
 
 def _failed(v: Verification, e: SendFailed, ctx: Context) -> Step:
-    failed = replace(v.attempts[e.index], status="failed", error=e.error[:200])
+    failed = replace(v.attempts[e.index], status="failed", error=e.error[:SHORT_TEXT])
     v = v.replace_attempt(e.index, failed)
     if e.next_provider and v.pending:
         retry = Attempt(failed.send_no, failed.channel, e.next_provider, "queued", _stamp(ctx.now))
@@ -192,7 +192,7 @@ def _accepted_closed(v: Verification, e: SendAccepted, ctx: Context) -> Step:
 
 def _failed_closed(v: Verification, e: SendFailed, ctx: Context) -> Step:
     # The user finished (or canceled) while a send was on its way: record it, try no other provider.
-    failed = replace(v.attempts[e.index], status="failed", error=e.error[:200])
+    failed = replace(v.attempts[e.index], status="failed", error=e.error[:SHORT_TEXT])
     return Step(v.replace_attempt(e.index, failed))
 
 

@@ -145,7 +145,7 @@ def public_view(v: Verification) -> dict:
 # the provider's raw status word in `r<i>` and a send error in `z<i>`, each only when there is
 # one. The Lua scripts in store/redis.py read `s`, `k`, `h`, `t`, `v` and the attempt fields.
 _FIELDS = {"to": "t", "status": "s", "checks_left": "k", "mac": "h", "sealed": "x", "version": "v"}
-SHORT_TEXT = 60  # carrier words and errors are cut to this, to stay in the compact encoding
+SHORT_TEXT = 60  # carrier status words and send errors are cut to this, to stay in the compact encoding
 
 
 def to_record(v: Verification) -> dict[str, str]:
@@ -158,7 +158,9 @@ def to_record(v: Verification) -> dict[str, str]:
         record["f"] = json.dumps(v.extra, separators=(",", ":"))
     for i, a in enumerate(v.attempts):
         record[f"a{i}"] = f"{a.send_no}|{a.channel}|{a.provider}|{a.status}|{round(a.at * 1000)}"
-        for prefix, value in (("i", a.provider_id), ("r", a.raw_status), ("z", a.error)):
+        if a.provider_id:  # whole: receipts are matched against it (carriers' ids fit in 64 bytes)
+            record[f"i{i}"] = a.provider_id
+        for prefix, value in (("r", a.raw_status), ("z", a.error)):
             if value:
                 record[f"{prefix}{i}"] = value[:SHORT_TEXT]
     return record

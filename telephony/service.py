@@ -178,11 +178,11 @@ class VerificationService:
         if outcome == "updated":
             event("status.updated", v, status=report.status or "unknown", **fields)
             return
-        current = self.store.get(verification_id) if outcome == "escalate" else None
-        if current is None:
+        assert v is not None  # the store returns the verification with "ignored" and "escalate"
+        if outcome == "ignored":
             event("status.ignored", v, **fields)
             return
-        result = self._apply(current, receipt)
+        result = self._apply(v, receipt)  # "escalate": the full rules, on the copy just read
         if not result.changed:
             event("status.ignored", result.verification, why=result.note.replace(" ", "_"), **fields)
             return

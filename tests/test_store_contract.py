@@ -188,12 +188,27 @@ def test_apply_receipt_moves_a_send_forward_in_one_step(store: Store, clock) -> 
     assert store.apply_receipt(v.id, receipt("delivered", index=5))[0] == "ignored"
     outcome, after = store.apply_receipt(v.id, receipt(None, raw="weird"))
     assert outcome == "updated" and after.attempts[0].status == "sent" and after.attempts[0].raw_status == "weird"
-    assert store.apply_receipt(v.id, receipt("undelivered"))[0] == "escalate"  # pending: the full rules decide
-    assert store.get(v.id).attempts[0].status == "sent"  # and nothing was written
+    outcome, seen = store.apply_receipt(v.id, receipt("undelivered"))
+    assert outcome == "escalate"  # pending: the full rules decide, on the copy returned
+    assert seen == store.get(v.id) and seen.attempts[0].status == "sent"  # and nothing was written
+    outcome, seen = store.apply_receipt(v.id, receipt("sent"))
+    assert outcome == "ignored" and seen == store.get(v.id)
     store.check(v.id, VAULT.candidate_macs(v.id, "123456"))
     outcome, after = store.apply_receipt(v.id, receipt("undelivered"))
     assert outcome == "updated" and after.attempts[0].status == "undelivered" and after.status == Status.APPROVED
     assert store.apply_receipt(new_verification_id(NUMBER), receipt("sent"))[0] == "missing"
+
+
+def test_a_long_provider_id_is_kept_whole_and_its_receipts_apply(store: Store, clock) -> None:
+    from telephony.lifecycle import Receipt
+
+    v = make(now_for(store, clock))
+    store.create(v)
+    long_id = "mdr2-" + "f" * 90  # over the 60 characters carrier words and errors are cut to
+    outcome, after = store.apply_receipt(v.id, Receipt(0, "console", "sms", long_id, "sent", "sent"))
+    assert outcome == "updated" and store.get(v.id).attempts[0].provider_id == long_id
+    outcome, after = store.apply_receipt(v.id, Receipt(0, "console", "sms", long_id, "delivered", "delivered"))
+    assert outcome == "updated" and after.attempts[0].status == "delivered"
 
 
 @pytest.mark.redis

@@ -43,8 +43,7 @@ def signed_request(provider_name: str) -> tuple[Provider, WebhookRequest]:
     urls = [settings.public_base_url + suffix]
     if settings.trust_proxy and request.host_url.rstrip("/") != settings.public_base_url:
         urls.append(request.host_url.rstrip("/") + suffix)
-    body = request.get_data(cache=True) if request.method == "POST" else b""
-    form = _form(body)
+    body, form = _posted()
     headers = dict(request.headers)
     for url in urls:
         webhook = WebhookRequest(url, request.method, headers, form, body)
@@ -56,20 +55,21 @@ def signed_request(provider_name: str) -> tuple[Provider, WebhookRequest]:
     abort(403)
 
 
-def _form(body: bytes) -> FormData:
-    """The POSTed fields. Carriers send form-encoded bodies: parsed here in one step, because
-    Werkzeug's general form parser costs more than the rest of a receipt (bench/RESULTS.md)."""
+def _posted() -> tuple[bytes, FormData]:
+    """The POSTed body and its fields. Carriers send form-encoded bodies: parsed here in one step,
+    because Werkzeug's general form parser costs more than the rest of a receipt (bench/RESULTS.md)."""
     if request.method != "POST":
-        return FormData()
-    if request.mimetype == "application/x-www-form-urlencoded":
-        # Decoded as Werkzeug decodes forms (so signatures check over the same values): bytes
-        # that are not UTF-8 give no fields, and a %-escape that is not UTF-8 stays as sent.
-        try:
-            text = body.decode()
-        except UnicodeDecodeError:
-            return FormData()
-        return FormData(parse_qs(text, keep_blank_values=True, errors="werkzeug.url_quote"))
-    return FormData(request.form.lists())  # multipart, or a JSON body (no fields)
+        return b"", FormData()
+    body = request.get_data(cache=True)
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return body, FormData(request.form.lists())  # multipart, or a JSON body (no fields)
+    # Decoded as Werkzeug decodes forms (so signatures check over the same values): bytes that are
+    # not UTF-8 give no fields, and a %-escape that is not UTF-8 stays as sent.
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return body, FormData()
+    return body, FormData(parse_qs(text, keep_blank_values=True, errors="werkzeug.url_quote"))
 
 
 def _redacted(url: str) -> str:

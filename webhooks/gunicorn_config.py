@@ -20,7 +20,8 @@ graceful_timeout = 20
 keepalive = 5
 
 # Set before any worker imports prometheus_client, so all of them share one directory.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="otp-metrics-"))
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # not setdefault: it would make a directory every time
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="otp-metrics-")
 
 
 def child_exit(server: object, worker: object) -> None:

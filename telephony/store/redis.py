@@ -164,14 +164,14 @@ _RECEIPT = """
 local i = ARGV[1]
 local rec = redis.call('HMGET', KEYS[1], 'a' .. i, 'i' .. i, 'r' .. i, 's')
 if not rec[4] then return {'missing'} end
-if not rec[1] then return {'ignored'} end
+if not rec[1] then return {'ignored', redis.call('HGETALL', KEYS[1])} end
 local parts = {}
 for part in string.gmatch(rec[1], '[^|]+') do parts[#parts + 1] = part end
-if parts[3] ~= ARGV[2] or parts[2] ~= ARGV[3] then return {'ignored'} end
-if rec[2] and rec[2] ~= ARGV[4] then return {'ignored'} end
+if parts[3] ~= ARGV[2] or parts[2] ~= ARGV[3] then return {'ignored', redis.call('HGETALL', KEYS[1])} end
+if rec[2] and rec[2] ~= ARGV[4] then return {'ignored', redis.call('HGETALL', KEYS[1])} end
 local failed = {}
 for _, word in ipairs(cjson.decode(ARGV[8])) do failed[word] = true end
-if rec[4] == 'pending' and failed[ARGV[5]] then return {'escalate'} end
+if rec[4] == 'pending' and failed[ARGV[5]] then return {'escalate', redis.call('HGETALL', KEYS[1])} end
 local ranks = cjson.decode(ARGV[7])
 local changed = false
 if ARGV[5] == '' then
@@ -182,7 +182,7 @@ elseif ranks[ARGV[5]] > ranks[parts[4]] then
   changed = true
 end
 if not rec[2] then redis.call('HSET', KEYS[1], 'i' .. i, ARGV[4]); changed = true end
-if not changed then return {'ignored'} end
+if not changed then return {'ignored', redis.call('HGETALL', KEYS[1])} end
 redis.call('HINCRBY', KEYS[1], 'v', 1)
 return {'updated', redis.call('HGETALL', KEYS[1])}
 """
@@ -276,6 +276,10 @@ class RedisStore:
             connection.disconnect()
         return client
 
+    def _run(self, script: Script, script_keys: list[str], args: list | None = None) -> Any:
+        """One Lua script on this thread's lane (redis-py reloads it after a Redis restart)."""
+        return script(keys=script_keys, args=args or [], client=self._lane())
+
     @_fail_closed
     def create(self, v: Verification) -> None:
         expires_ms = int(v.expires_at * 1000)
@@ -293,7 +297,7 @@ class RedisStore:
 
     @_fail_closed
     def play(self, verification_id: str) -> tuple[Verification | None, int]:
-        result = self._play(keys=[keys.verification(verification_id)], client=self._lane())
+        result = self._run(self._play, [keys.verification(verification_id)])
         return (from_record(_pairs(result[1]), verification_id), int(result[0])) if result[0] else (None, 0)
 
     @_fail_closed
@@ -305,7 +309,7 @@ class RedisStore:
             record = {k: value for k, value in record.items() if before.get(k) != value}
         flat = [item for pair in record.items() for item in pair]
         args = [str(v.version), int(v.expires_at * 1000), *flat]
-        ok = self._save(keys=[keys.verification(v.id)], args=args, client=self._lane())
+        ok = self._run(self._save, [keys.verification(v.id)], args)
         return saved if ok else None
 
     @_fail_closed
@@ -320,7 +324,7 @@ class RedisStore:
             "pk": 2 * policy.pump_window * 1000 if policy and policy.pump_window else 0,
         }
         args = [json.dumps(cfg), *candidate_macs]
-        result = self._check(keys=[keys.verification(verification_id)], args=args, client=self._lane())
+        result = self._run(self._check, [keys.verification(verification_id)], args)
         return CheckOutcome(result[0]), from_record(_pairs(result[1]), verification_id) if len(result) > 1 else None
 
     @_fail_closed
@@ -328,11 +332,8 @@ class RedisStore:
         ranks = _MESSAGE_RANKS if receipt.channel == "sms" else _CALL_RANKS
         args = [receipt.index, receipt.provider, receipt.channel, receipt.provider_id, receipt.status or "",
                 receipt.raw[:SHORT_TEXT], ranks, _FAILED]  # fmt: skip
-        result = self._receipt(keys=[keys.verification(verification_id)], args=args, client=self._lane())
-        outcome = result[0]
-        if outcome == "updated":
-            return outcome, from_record(_pairs(result[1]), verification_id)
-        return outcome, None
+        result = self._run(self._receipt, [keys.verification(verification_id)], args)
+        return result[0], from_record(_pairs(result[1]), verification_id) if len(result) > 1 else None
 
     @_fail_closed
     def admit(self, plan: SendPlan, now: float, create: Verification | None = None) -> Admission:
@@ -368,7 +369,7 @@ class RedisStore:
         if not refused:
             return Admission("ok")
         if create is not None and results[0][0] == "ok":
-            self._discard(keys=[keys.verification(create.id), keys.latest(create.to)], args=[create.id])
+            self._run(self._discard, [keys.verification(create.id), keys.latest(create.to)], [create.id])
         outcome, ms = max(refused, key=lambda r: (r[0] == "opted_out", r[1]))
         return Admission(outcome, max(1, -(-ms // 1000)))
 
@@ -377,7 +378,7 @@ class RedisStore:
         first (a second round trip every time); EVALSHA alone, reloading after a Redis restart."""
         if len(calls) == 1:  # one script needs no pipeline (nor its extra CPU)
             script, script_keys, args = calls[0]
-            return [script(keys=script_keys, args=args, client=self._lane())]
+            return [self._run(script, script_keys, args)]
         for attempt in range(2):
             pipe = self._redis.pipeline(transaction=False)
             for script, script_keys, args in calls:
@@ -393,7 +394,7 @@ class RedisStore:
 
     @_fail_closed
     def discard(self, v: Verification) -> None:
-        self._discard(keys=[keys.verification(v.id), keys.latest(v.to)], args=[v.id])
+        self._run(self._discard, [keys.verification(v.id), keys.latest(v.to)], [v.id])
 
     @_fail_closed
     def latest_for(self, e164: str) -> str | None:
@@ -401,18 +402,18 @@ class RedisStore:
 
     @_fail_closed
     def first_seen(self, scope: str, event_id: str, *, ttl: int) -> bool:
-        return bool(self._redis.set(keys.event(scope, event_id), "1", nx=True, ex=ttl))
+        return bool(self._lane().set(keys.event(scope, event_id), "1", nx=True, ex=ttl))
 
     @_fail_closed
     def opted_out(self, e164: str) -> bool:
-        return bool(self._redis.exists(keys.opt_out(e164)))
+        return bool(self._lane().exists(keys.opt_out(e164)))
 
     @_fail_closed
     def set_opted_out(self, e164: str, opted_out: bool) -> None:
         if opted_out:
-            self._redis.set(keys.opt_out(e164), "1")
+            self._lane().set(keys.opt_out(e164), "1")
         else:
-            self._redis.delete(keys.opt_out(e164))
+            self._lane().delete(keys.opt_out(e164))
 
     @_fail_closed
     def schedule(self, verification_id: str, at: float) -> None:
@@ -420,18 +421,18 @@ class RedisStore:
 
     @_fail_closed
     def claim_due(self, now: float, limit: int) -> list[str]:
-        return list(self._claim(keys=[keys.TIMERS], args=[now, limit]))
+        return list(self._run(self._claim, [keys.TIMERS], [now, limit]))
 
     @_fail_closed
     def outbox_push(self, entry: dict) -> None:
-        self._outbox(keys=[keys.OUTBOX], args=[json.dumps(entry), OUTBOX_LIMIT - 1, 86400], client=self._lane())
+        self._run(self._outbox, [keys.OUTBOX], [json.dumps(entry), OUTBOX_LIMIT - 1, 86400])
 
     @_fail_closed
     def outbox_list(self) -> list[dict]:
-        return [json.loads(item) for item in self._redis.lrange(keys.OUTBOX, 0, OUTBOX_LIMIT - 1)]
+        return [json.loads(item) for item in self._lane().lrange(keys.OUTBOX, 0, OUTBOX_LIMIT - 1)]
 
     def ping(self) -> bool:
         try:
-            return bool(self._redis.ping())
+            return bool(self._lane().ping())
         except redis.RedisError:
             return False
