@@ -32,15 +32,19 @@ def to_e164(raw: str, *, default_region: str | None = None) -> str:
 
 
 @lru_cache(maxsize=8192)
+def _parsed(e164: str) -> phonenumbers.PhoneNumber:
+    """One parse per E.164 number, shared by the questions below (treat the result as read-only)."""
+    return phonenumbers.parse(e164, None)
+
+
 def region_of(e164: str) -> str | None:
     """The ISO country code of an E.164 number (`US`, `FR`...), or None when unknown."""
-    return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+    return phonenumbers.region_code_for_number(_parsed(e164))
 
 
-@lru_cache(maxsize=8192)
 def number_type(e164: str) -> int:
     """phonenumbers' PhoneNumberType of an E.164 number."""
-    return phonenumbers.number_type(phonenumbers.parse(e164, None))
+    return phonenumbers.number_type(_parsed(e164))
 
 
 def mask(e164: str) -> str:
