@@ -103,7 +103,7 @@ def test_api_never_fails_and_refusals_change_nothing(app, verification, path, bo
         | text,
         text,
         max_size=6,
-    ),
+    ).filter(lambda form: sum(len(k) + len(v) for k, v in form.items()) < 12_000),  # 16 KiB and over: below
     headers=st.dictionaries(
         st.sampled_from(
             [
@@ -133,6 +133,15 @@ def test_unsigned_webhooks_are_refused_and_change_nothing(
     assert response.status_code == 403 or (keyed and response.status_code < 500)
     if not keyed:
         assert snapshot(app, verification["id"]) == before
+
+
+@pytest.mark.parametrize("provider", PROVIDERS[:3])
+def test_an_oversized_unsigned_webhook_is_refused_and_changes_nothing(app, verification, provider) -> None:
+    before = snapshot(app, verification["id"])
+    path = f"/webhooks/{provider}/status/message/{verification['id']}?a=0"
+    response = app.test_client().post(path, data={"MessageStatus": "delivered", "Body": "9" * 17_000})
+    assert response.status_code == 413 and response.get_json()["error"]["code"] == "payload_too_large"
+    assert snapshot(app, verification["id"]) == before
 
 
 @FUZZ
@@ -210,3 +219,23 @@ def test_every_parser_answers_or_refuses_with_value_error(app, provider, parser,
         assert result.message_id and isinstance(result.body, str)
     else:
         assert result.provider_id and (result.status is None or isinstance(result.status, str))
+
+
+@FUZZ
+@given(
+    body=st.lists(
+        st.sampled_from(
+            [b"a", b"b", b"=", b"&", b"%", b"FF", b"%C3%A9", b"+", b"\xff", b"\xc3\xa9", b";", b"%2", b" "]
+        ),
+        max_size=12,
+    ).map(b"".join)
+)
+def test_carrier_forms_are_read_as_werkzeug_reads_them(app, body: bytes) -> None:
+    """The one-step form parser must see the fields Werkzeug's would: signatures are checked over them."""
+    from telephony.providers import FormData
+    from webhooks.carrier import _posted
+
+    with app.test_request_context("/", method="POST", data=body, content_type="application/x-www-form-urlencoded"):
+        from flask import request
+
+        assert _posted() == (body, FormData(request.form.lists()))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from conftest import BASE_URL, ROOT, TWILIO, signed_post
@@ -93,3 +94,19 @@ def test_several_gunicorn_workers_add_up(tmp_path, redis_url: str) -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(20)
+
+
+def test_a_worker_freezes_the_loaded_app_out_of_the_collectors_way(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import gc
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # importing the config must not make one
+    from webhooks import gunicorn_config
+
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path)
+    try:
+        gunicorn_config.post_worker_init(object())
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

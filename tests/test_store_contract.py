@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -131,12 +132,28 @@ def test_exactly_one_of_twenty_concurrent_right_checks_approves(store: Store, cl
     assert outcomes.count(CheckOutcome.NOT_PENDING) == 19
 
 
-def test_outbox_keeps_newest_first_and_is_bounded(store: Store) -> None:
+def test_outbox_keeps_newest_first_and_is_bounded(store: Store, request: pytest.FixtureRequest) -> None:
     for n in range(105):
         store.outbox_push({"id": f"CN{n}", "to": NUMBER, "channel": "sms", "body": "b", "at": "t"})
     entries = store.outbox_list()
     assert len(entries) == 100
     assert entries[0]["id"] == "CN104" and entries[-1]["id"] == "CN5"
+    if isinstance(store, RedisStore):
+        assert 0 < redis.Redis.from_url(request.getfixturevalue("redis_url")).ttl(keys.OUTBOX) <= 86400  # kept a day
+
+
+@pytest.mark.redis
+def test_a_forked_process_gets_a_redis_connection_of_its_own(redis_url: str) -> None:
+    store = RedisStore.from_url(redis_url)
+    parent = store._lane().client_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a gunicorn worker forked after the store was used
+        os.write(write, str(store._lane().client_id()).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert int(os.read(read, 100)) != parent
+    assert store.ping()  # and the parent's connection still works
 
 
 @pytest.mark.redis

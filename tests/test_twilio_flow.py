@@ -176,6 +176,8 @@ def test_signature_for_other_params_or_another_token_is_refused(
         (BASE_URL.replace("verify.example.com", "verify.example.com:443"), "", {}),
         # A %-escape that is not UTF-8 stays as sent (as Werkzeug decodes forms), so the signature checks.
         (BASE_URL, "&Caller=%FF", {"Caller": "%FF"}),
+        # Twilio signs empty fields too, so they must reach the signature check.
+        (BASE_URL, "&CallerCity=", {"CallerCity": ""}),
     ],
 )
 def test_a_status_signed_as_twilio_may_sign_it_is_accepted(
