@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections.abc import Callable, Mapping
 
 import click
@@ -18,7 +17,7 @@ from telephony.config import gather, load_settings
 from telephony.errors import ConfigError
 from telephony.providers import build_providers
 from telephony.service import VerificationService
-from telephony.store import Store, store_from_url
+from telephony.store import KeyNames, Store, store_from_url
 from webhooks.cli import start_timer_thread
 
 MAX_BODY = 16 * 1024
@@ -56,13 +55,14 @@ def create_app(
     app.jinja_env.undefined = StrictUndefined
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, TESTING=settings.app_env == "test")
     app.json.sort_keys = False  # keep the contract's field order
-    store = store or store_from_url(settings.redis_url, clock=clock)
+    names = KeyNames(settings.secret_key, settings.secret_key_fallbacks)
+    store = store or store_from_url(settings.redis_url, names=names, clock=clock)
     service = VerificationService(
         settings,
         store,
         build_providers(settings, store),
         CodeVault(settings.secret_key, settings.secret_key_fallbacks),
-        clock=clock or time.time,
+        clock=clock,
     )
     app.extensions["verification"] = service
     if settings.trust_proxy:

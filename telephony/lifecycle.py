@@ -215,6 +215,8 @@ def _cancel(v: Verification, e: Cancel, ctx: Context) -> Step:
 def _timer(v: Verification, e: FallbackTimer, ctx: Context) -> Step:
     if v.mode != "auto" or v.extra.get("fallback"):
         return Step(v, note="fallback already placed")
+    if _called(v):
+        return Step(v, note="a call was already placed")
     if any(a.channel == Channel.SMS and a.status == "delivered" for a in v.attempts):
         return Step(v, note="the SMS was delivered in time")
     if v.sends_left == 0:
@@ -262,8 +264,10 @@ def step(v: Verification, event: Event, ctx: Context) -> Step:
 # --- helpers shared with the service and the stores ----------------------------------------------
 
 
-def apply_check(v: Verification, matched: bool) -> tuple[CheckOutcome, Verification]:
-    """Outcome of one check; `v` unchanged unless it was pending. Mirrored in store/redis.py."""
+def apply_check(v: Verification, matched: bool, now: float) -> tuple[CheckOutcome, Verification]:
+    """Outcome of one check; `v` unchanged unless it was pending. The Redis twin is lua/check.lua."""
+    if now >= v.expires_at:
+        return CheckOutcome.MISSING, v
     if v.status == Status.MAX_ATTEMPTS:
         return CheckOutcome.MAX_ATTEMPTS, v
     if v.status != Status.PENDING:
@@ -304,22 +308,31 @@ def first_send(v: Verification, ctx: Context, *, landline: bool = False) -> Step
 
 
 def resend_wait(v: Verification, channel: str, ctx: Context) -> int:
-    """Seconds before `channel` may carry another send: the cooldown doubles with each send on it."""
-    reached = [a for a in v.attempts if a.channel == channel and a.provider_id is not None]
-    if not reached:
+    """Seconds before `channel` may carry another send: the cooldown doubles with each send on it.
+
+    A send still on its way (queued, no answer from the provider yet) counts as much as one the
+    provider took: it is reserved in the same compare-and-set that checked the cooldown, so of
+    concurrent resends one goes out and the others wait."""
+    taken = [a for a in v.attempts if a.channel == channel and (a.provider_id is not None or not a.error)]
+    if not taken:
         return 0  # the first switch to the other channel is never delayed
-    sends = len({a.send_no for a in reached})
-    return _until(max(a.at for a in reached) + ctx.resend_cooldown * 2 ** (sends - 1), ctx.now)
+    sends = len({a.send_no for a in taken})
+    return _until(max(a.at for a in taken) + ctx.resend_cooldown * 2 ** (sends - 1), ctx.now)
 
 
 def _after_failure(v: Verification, ctx: Context) -> Step:
     """Under `auto`, the newest SMS send having failed places the one fallback call."""
-    if v.mode != "auto" or not v.pending or v.extra.get("fallback") or v.sends_left == 0:
+    if v.mode != "auto" or not v.pending or v.extra.get("fallback") or v.sends_left == 0 or _called(v):
         return Step(v)
     newest = [a for a in v.attempts if a.send_no == v.attempts[-1].send_no]
     if newest[0].channel != Channel.SMS or not all(a.status in FAILED for a in newest):
         return Step(v)
     return _fallback(v, ctx)
+
+
+def _called(v: Verification) -> bool:
+    """A call was placed (a fallback, or one the user asked for): the fallback never adds another."""
+    return any(a.channel == Channel.CALL for a in v.attempts)
 
 
 def _fallback(v: Verification, ctx: Context) -> Step:

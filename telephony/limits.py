@@ -6,23 +6,32 @@ to count. Windows are fixed: a counter starts at the first hit and resets `windo
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import phonenumbers
 
-from telephony.errors import ConfigError, CountryNotAllowed, InvalidPhone
-from telephony.models import prefix_of
+from telephony.errors import ConfigError, CountryNotAllowed, DestinationNotAllowed
+from telephony.models import Verification, prefix_of
 from telephony.phone import number_type, region_of
 
-# Number types that cannot receive a code or that cost the sender money (IRSF, SMS pumping).
+# Destinations refused unless OTP_ALLOWED_NUMBER_TYPES names their kind: they cannot receive a
+# code, or a call or SMS to them earns its owner money (international revenue share fraud, SMS
+# pumping). Geographic numbers are judged by their type...
 REFUSED_TYPES = {
-    phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium-rate",
-    phonenumbers.PhoneNumberType.SHARED_COST: "shared-cost",
-    phonenumbers.PhoneNumberType.UAN: "universal access",
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium_rate",
+    phonenumbers.PhoneNumberType.SHARED_COST: "shared_cost",
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER: "personal_number",  # UK 070: forwards anywhere, at a premium
+    phonenumbers.PhoneNumberType.UAN: "uan",
     phonenumbers.PhoneNumberType.PAGER: "pager",
     phonenumbers.PhoneNumberType.VOICEMAIL: "voicemail",
 }
+# ...and numbers outside every country (region "001") by their country calling code. No person's
+# phone has one outside the satellite and network ranges, so every such code, including any the
+# ITU assigns later, is refused by default: 800 (international freephone) too, since no user
+# receives codes on a freephone service and carriers charge the caller for it from many countries.
+NON_GEOGRAPHIC_KINDS = {870: "satellite", 881: "satellite", 882: "international_network", 883: "international_network"}
+NON_GEOGRAPHIC = "non_geographic"  # 800, 808, 878, 888, 979 and any other region-001 code
+DESTINATION_KINDS = frozenset({*REFUSED_TYPES.values(), *NON_GEOGRAPHIC_KINDS.values(), NON_GEOGRAPHIC})
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class SendPlan:
     others: tuple[Counter, ...]  # per IP, API key, country: each its own slot
     pumping: Pumping | None
     check_opt_out: bool  # the send is an SMS: refuse an opted-out number
+    kind: str = "s"  # what the number's counters count: "s" sends, "r" keyword replies
 
     @property
     def prefix(self) -> str:
@@ -79,11 +89,6 @@ class CheckPolicy:
 
     fails: Rule | None
     pump_window: int | None
-    now: float
-
-    @property
-    def bucket(self) -> int:
-        return int(self.now // self.pump_window) if self.pump_window else -1
 
 
 def buckets(now: float, window: int) -> tuple[int, float]:
@@ -93,16 +98,30 @@ def buckets(now: float, window: int) -> tuple[int, float]:
 
 @dataclass(frozen=True)
 class Admission:
-    outcome: str  # ok, opted_out, limited, pumping
+    """A store's answer to a `SendPlan`: `ok` (counted, and the verification written), else why not.
+
+    Outcomes: ok, opted_out, limited, pumping; for a save, also conflict (the verification changed
+    since it was read) and missing (it expired). Any refusal leaves the store exactly as it was.
+    """
+
+    outcome: str
     retry_after: int = 0
+    verification: Verification | None = None  # as stored, on `ok` with a create or a save
 
     @property
     def ok(self) -> bool:
         return self.outcome == "ok"
 
 
-def parse_rules(name: str, text: str) -> tuple[Rule, ...]:
-    """`5/600,10/86400` -> 5 per 10 minutes and 10 per day; empty disables."""
+def parse_rules(name: str, text: str, default: str = "") -> tuple[Rule, ...]:
+    """`5/600,10/86400` -> 5 per 10 minutes and 10 per day; `off` disables; empty means `default`.
+
+    An empty value is the default rather than "no limit" so a blank line copied from .env.example
+    never switches a protection off: only the explicit word does.
+    """
+    text = text.strip() or default
+    if text.lower() == "off":
+        return ()
     rules = []
     for part in (p.strip() for p in text.split(",") if p.strip()):
         count, _, window = part.partition("/")
@@ -112,16 +131,26 @@ def parse_rules(name: str, text: str) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def client_scope(kind: str, value: str) -> str:
-    """A counter scope for a client identity, hashed so raw IPs and API keys never reach the store."""
-    return f"{kind}:{hashlib.blake2b(value.encode(), digest_size=12).hexdigest()}"
+def check_destination(
+    e164: str, allowed_countries: frozenset[str], allowed_types: frozenset[str] = frozenset()
+) -> str:
+    """Refuse numbers we must not send to; returns the number's type for channel choice.
 
-
-def check_destination(e164: str, allowed_countries: frozenset[str]) -> str:
-    """Refuse numbers we must not send to; returns the number's type for channel choice."""
-    if allowed_countries and (region_of(e164) or "") not in allowed_countries:
+    `allowed_types` holds names from DESTINATION_KINDS (OTP_ALLOWED_NUMBER_TYPES) that pass anyway.
+    """
+    region = region_of(e164) or ""
+    if allowed_countries and region not in allowed_countries:
         raise CountryNotAllowed("Codes cannot be sent to this country.")
     kind = number_type(e164)
-    if kind in REFUSED_TYPES:
-        raise InvalidPhone(f"This is a {REFUSED_TYPES[kind]} number; it cannot receive codes.")
+    refused = destination_kind(e164, region, kind)
+    if refused and refused not in allowed_types:
+        raise DestinationNotAllowed(f"Codes cannot be sent to this kind of number ({refused}).")
     return "fixed_line" if kind == phonenumbers.PhoneNumberType.FIXED_LINE else "other"
+
+
+def destination_kind(e164: str, region: str, kind: int) -> str | None:
+    """The toll-fraud kind of a number (a DESTINATION_KINDS name), None for an ordinary one."""
+    if region == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
+        # Every non-geographic country calling code has three digits (ITU E.164, 8xx and 9xx).
+        return NON_GEOGRAPHIC_KINDS.get(int(e164[1:4]), NON_GEOGRAPHIC)
+    return REFUSED_TYPES.get(kind)

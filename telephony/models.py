@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import secrets
 import time
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -33,22 +31,9 @@ def prefix_of(e164: str) -> str:
     return e164[:-4]
 
 
-def number_tag(e164: str) -> str:
-    """The Redis hash tag of a number's keys: a 32-bit digest of its prefix.
-
-    Every key of a number, of its verifications and of its prefix shares it, so one Lua script
-    can touch them all, also on Redis Cluster. It names a prefix of 10 000 numbers, not a number.
-    """
-    return hashlib.blake2b(prefix_of(e164).encode(), digest_size=4).hexdigest()
-
-
 def tag_of(verification_id: str) -> str:
+    """The hash tag a verification id carries: its number's (see `store.keys.KeyNames.tag`)."""
     return verification_id[3:11]
-
-
-def new_verification_id(e164: str) -> str:
-    """`vf_` + the number's tag + 132 random bits."""
-    return f"vf_{number_tag(e164)}{secrets.token_urlsafe(16)[:22]}"
 
 
 @dataclass(frozen=True)
@@ -143,7 +128,9 @@ def public_view(v: Verification) -> dict:
 # its compact listpack encoding (bench/RESULTS.md: about 4 times smaller than a hashtable).
 # Attempt i is `a<i>` = "send_no|channel|provider|status|at_ms", with its provider id in `i<i>`,
 # the provider's raw status word in `r<i>` and a send error in `z<i>`, each only when there is
-# one. The Lua scripts in store/redis.py read `s`, `k`, `h`, `t`, `v` and the attempt fields.
+# one. The stores add `n` and `q`, the keyed names of the number and
+# its prefix. The Lua scripts in store/lua/ read `s`, `k`, `h`, `e`, `v`, `n`, `q` and the
+# attempt fields.
 _FIELDS = {"to": "t", "status": "s", "checks_left": "k", "mac": "h", "sealed": "x", "version": "v"}
 SHORT_TEXT = 60  # carrier status words and send errors are cut to this, to stay in the compact encoding
 

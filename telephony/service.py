@@ -9,7 +9,6 @@ leaves a record rather than an unrecorded SMS.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,8 +44,8 @@ from telephony.lifecycle import (
     first_send,
     step,
 )
-from telephony.limits import Admission, CheckPolicy, Counter, Origin, SendPlan, check_destination, client_scope
-from telephony.models import ID_PATTERN, Channel, Status, Verification, new_verification_id
+from telephony.limits import Admission, CheckPolicy, Counter, Origin, SendPlan, check_destination
+from telephony.models import ID_PATTERN, Channel, Status, Verification
 from telephony.phone import InvalidPhoneNumber, mask, region_of, to_e164
 from telephony.providers import Provider, StatusReport
 from telephony.store import Store
@@ -77,13 +76,13 @@ class VerificationService:
         providers: dict[str, Provider],
         vault: CodeVault,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.providers = providers
         self.vault = vault
-        self.clock = clock
+        self.clock = clock or store.now  # one clock: the store's, unless a test drives time by hand
         self._chains = {
             Channel.SMS: [providers[n] for n in settings.sms_providers],
             Channel.CALL: [providers[n] for n in settings.voice_providers],
@@ -101,7 +100,7 @@ class VerificationService:
             raise InvalidRequest(f"locale must be one of {', '.join(LOCALES)}")
         landline = check_destination(number, self.settings.allowed_countries) == "fixed_line"
         now = round(self.clock(), 3)  # milliseconds, as the store keeps them
-        vid = new_verification_id(number)
+        vid = self.store.names.new_verification_id(number)
         mac, sealed = self.vault.seal(vid, new_code(self.settings.otp_length))
         v = Verification(
             id=vid, to=number, mode=mode, locale=locale or locale_for(number),
@@ -115,8 +114,10 @@ class VerificationService:
             first = first_send(v, self._context(opted_out=True), landline=landline)
             admission = self._admit(first.verification, origin, create=True)
         self._refuse_unless_admitted(admission, number)
-        event("verification.started", first.verification, mode=mode, locale=v.locale)
-        return self._delivered(self._act(first))
+        assert admission.verification is not None
+        created = Step(admission.verification, first.actions)
+        event("verification.started", created.verification, mode=mode, locale=v.locale)
+        return self._delivered(self._act(created))
 
     def get(self, verification_id: str) -> Verification:
         v = self.store.get(self._known(verification_id))
@@ -135,15 +136,25 @@ class VerificationService:
         return self._check(vid, candidate, by_number=True)
 
     def resend(self, verification_id: str, channel: str | None = None) -> Verification:
+        """Send the code again. The new send is reserved in the same atomic store step that checks
+        the cooldown and the limits and counts it, so of concurrent resends one goes out."""
         if channel not in (None, Channel.SMS, Channel.CALL):
             raise InvalidRequest("channel must be sms or call")
         v = self.get(verification_id)
-        wanted = channel or v.channel
-        refused = step(v, Resend(wanted), self._context())  # cooldowns and state, before counting
-        self._refuse_unless_admitted(self._admit(refused.verification, None), v.to)
-        result = self._apply(v, Resend(wanted))
-        event("verification.resend", result.verification, channel=wanted)
-        return self._delivered(self._act(result))
+        for _ in range(SAVE_RETRIES):
+            wanted = channel or v.channel
+            result = step(v, Resend(wanted), self._context())  # raises on a cooldown or a closed verification
+            admission = self._admit(result.verification, None, save=result.verification, previous=v)
+            if admission.outcome == "conflict":
+                v = self.get(verification_id)
+                continue
+            if admission.outcome == "missing":
+                raise NotFound("No such verification, or it has expired.")
+            self._refuse_unless_admitted(admission, v.to)
+            assert admission.verification is not None
+            event("verification.resend", admission.verification, channel=wanted)
+            return self._delivered(self._act(Step(admission.verification, result.actions)))
+        raise StoreUnavailable("The verification is too busy; try again.")
 
     def cancel(self, verification_id: str) -> Verification:
         v = self._apply(self.get(verification_id), Cancel()).verification
@@ -250,7 +261,7 @@ class VerificationService:
 
     def _check(self, vid: str, code: str, *, by_number: bool) -> tuple[Verification, bool]:
         pumping = self.settings.pumping
-        policy = CheckPolicy(self.settings.limit_checks, pumping.window if pumping else None, self.clock())
+        policy = CheckPolicy(self.settings.limit_checks, pumping.window if pumping else None)
         outcome, v = self.store.check(vid, self.vault.candidate_macs(vid, code), policy)
         if outcome is CheckOutcome.LOCKED:
             assert v is not None and self.settings.limit_checks is not None
@@ -279,18 +290,27 @@ class VerificationService:
             sms_opted_out=opted_out,
         )
 
-    def _admit(self, v: Verification, origin: Origin | None, *, create: bool = False) -> Admission:
-        """Count the send of `v`'s newest attempt against every limit (creating `v` if asked)."""
-        s = self.settings
+    def _admit(
+        self,
+        v: Verification,
+        origin: Origin | None,
+        *,
+        create: bool = False,
+        save: Verification | None = None,
+        previous: Verification | None = None,
+    ) -> Admission:
+        """Count the send of `v`'s newest attempt against every limit, and write `v` with it
+        (created, or saved over `previous`), or refuse and change nothing."""
+        s, names = self.settings, self.store.names
         number = v.to
-        others = [Counter(f"country:{region_of(number) or 'ZZ'}", rule) for rule in s.limit_country]
+        others = [Counter(names.client("country", region_of(number) or "ZZ"), rule) for rule in s.limit_country]
         if origin and origin.ip:
-            others += [Counter(client_scope("ip", origin.ip), rule) for rule in s.limit_ip]
+            others += [Counter(names.client("ip", origin.ip), rule) for rule in s.limit_ip]
         if origin and origin.api_key:
-            others += [Counter(client_scope("key", origin.api_key), rule) for rule in s.limit_api_key]
+            others += [Counter(names.client("key", origin.api_key), rule) for rule in s.limit_api_key]
         sms = v.attempts[-1].channel == Channel.SMS
         plan = SendPlan(number, s.limit_number, s.limit_prefix, tuple(others), s.pumping, check_opt_out=sms)
-        return self.store.admit(plan, self.clock(), create=v if create else None)
+        return self.store.admit(plan, create=v if create else None, save=save, previous=previous)
 
     def _refuse_unless_admitted(self, admission: Admission, number: str) -> None:
         if admission.outcome == "opted_out":

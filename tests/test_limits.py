@@ -191,15 +191,15 @@ def plan(**changes: object) -> SendPlan:
 
 def test_store_admission_contract(store, clock) -> None:
     now = clock()
-    assert store.admit(plan(), now).ok and store.admit(plan(), now).ok
-    refused = store.admit(plan(), now)
+    assert store.admit(plan()).ok and store.admit(plan()).ok
+    refused = store.admit(plan())
     assert refused.outcome == "limited" and 1 <= refused.retry_after <= 600
     store.set_opted_out("+14155550101", True)
-    assert store.admit(plan(number="+14155550101"), now).outcome == "opted_out"
-    assert store.admit(plan(number="+14155550101", check_opt_out=False), now).ok
+    assert store.admit(plan(number="+14155550101")).outcome == "opted_out"
+    assert store.admit(plan(number="+14155550101", check_opt_out=False)).ok
     ip = plan(number="+14155550102", others=(Counter("ip:x", Rule(1, 600)),))
-    assert store.admit(ip, now).ok
-    assert store.admit(ip, now).outcome == "limited"
+    assert store.admit(ip).ok
+    assert store.admit(ip).outcome == "limited"
     pump = plan(number="+14155550103", number_rules=(), pumping=Pumping(2, 0.5, 3600, 600))
-    assert store.admit(pump, now).ok and store.admit(pump, now).ok
-    assert store.admit(pump, now).outcome == "pumping"
+    assert store.admit(pump).ok and store.admit(pump).ok
+    assert store.admit(pump).outcome == "pumping"

@@ -7,6 +7,7 @@ from typing import Protocol
 from telephony.lifecycle import CheckOutcome, Receipt
 from telephony.limits import Admission, CheckPolicy, SendPlan
 from telephony.models import Verification
+from telephony.store.keys import KeyNames
 
 __all__ = ["OUTBOX_LIMIT", "CheckOutcome", "Store"]
 
@@ -15,10 +16,20 @@ OUTBOX_LIMIT = 100  # development outbox entries kept
 
 
 class Store(Protocol):
-    """Implementations raise `telephony.errors.StoreUnavailable` when the backend cannot answer."""
+    """Implementations raise `telephony.errors.StoreUnavailable` when the backend cannot answer.
 
-    def create(self, v: Verification) -> None:
-        """Store a new verification and make it its number's newest; expires at `v.expires_at`."""
+    One clock decides: `created_at` and `expires_at` of what is stored, counter windows and SMS-pumping
+    buckets all follow the store's own clock (Redis `TIME`), never the caller's.
+    """
+
+    names: KeyNames  # keyed names of numbers, prefixes and clients (also the ids' tags)
+
+    def now(self) -> float:
+        """The store's clock (epoch seconds), for the service's cooldowns and timers."""
+
+    def create(self, v: Verification) -> Verification:
+        """Store a new verification and make it its number's newest. It lives as long as
+        `v.expires_at - v.created_at`, from the store's now; returns it with the stored times."""
 
     def get(self, verification_id: str) -> Verification | None:
         """The verification, or None when unknown or expired."""
@@ -52,11 +63,20 @@ class Store(Protocol):
         receipt needs the full rules (then nothing was written).
         """
 
-    def admit(self, plan: SendPlan, now: float, create: Verification | None = None) -> Admission:
-        """Check every limit of a send and count it, in one round trip; create `create` if admitted."""
+    def admit(
+        self,
+        plan: SendPlan,
+        *,
+        create: Verification | None = None,
+        save: Verification | None = None,
+        previous: Verification | None = None,
+    ) -> Admission:
+        """Check every limit of a send and, only if all pass, count it and write its verification:
+        `create` a new one (as `create()` does), or compare-and-set `save` (stepped from
+        `previous`; outcome `conflict` when another change came first, `missing` once expired).
 
-    def discard(self, v: Verification) -> None:
-        """Remove a verification that was created but must not go ahead."""
+        A refusal of any kind leaves every counter, pointer and record exactly as it was.
+        """
 
     def latest_for(self, e164: str) -> str | None:
         """Id of the newest verification started for a number, if it has not expired."""
@@ -64,8 +84,15 @@ class Store(Protocol):
     def first_seen(self, scope: str, event_id: str, *, ttl: int) -> bool:
         """True the first time an event is seen within `ttl` seconds (idempotent webhooks).
 
-        `scope` is a verification id or E.164 number: the event key shares its hash tag.
+        `scope` is a verification id or E.164 number (the event key shares its hash tag), or a
+        name of its own (a slot of its own).
         """
+
+    def remember(self, scope: str, event_id: str, *, ttl: int) -> None:
+        """Mark an event seen for `ttl` seconds from now, whether or not it was before."""
+
+    def forget(self, scope: str, event_id: str) -> None:
+        """Unmark an event (its handling failed: the carrier's retry must be handled)."""
 
     def opted_out(self, e164: str) -> bool:
         """True when the number replied STOP (and not START since)."""

@@ -1,14 +1,29 @@
 """Key names, shared by both stores (the memory store uses them as dictionary keys).
 
-Every key of a number carries the number's tag (a digest of its prefix, see `models.number_tag`),
-so a number's limits, its prefix's statistics and its verifications share one Redis Cluster slot.
-The check script in `redis.py` rebuilds `fails` and `approvals` from a verification's fields:
-keep the two spellings in step.
+No key name holds a phone number, a prefix or a client's address: each is named by a keyed HMAC
+(`KeyNames`, keyed from SECRET_KEY through HKDF), so a copy of the store's key space, a
+`MONITOR` or a slow log tells nothing about who is being verified. The verification id carries
+the number's tag (a keyed 32-bit digest of its prefix), so every key of a number, of its prefix
+and of its verifications shares one Redis Cluster slot and one script may touch them all.
+
+During a SECRET_KEY rotation the names under each of SECRET_KEY_FALLBACKS are still read where a
+record outlives the rotation (opt-outs, a number's newest verification); writes use the new key.
 """
 
 from __future__ import annotations
 
-from telephony.models import number_tag, prefix_of, tag_of
+import base64
+import hashlib
+import hmac
+import secrets
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from telephony.models import prefix_of, tag_of
+
+OUTBOX = "otp:dev:outbox"
+TIMERS = "otp:timers"
 
 
 def _key(tag: str, *parts: object) -> str:
@@ -20,48 +35,86 @@ def verification(verification_id: str) -> str:
     return _key(tag_of(verification_id), "v", verification_id[11:])
 
 
-def latest(e164: str) -> str:
-    return _key(number_tag(e164), "n", e164)
-
-
-def opt_out(e164: str) -> str:
-    return _key(number_tag(e164), "optout", e164)
-
-
-def fails(e164: str) -> str:
-    """Wrong codes for a number across all its verifications (a new code does not reset it)."""
-    return _key(number_tag(e164), "fails", e164)
-
-
-def number_limit(e164: str, window: int) -> str:
-    return _key(number_tag(e164), "lim", f"n{window}", e164)
-
-
-def prefix_limit(e164: str, window: int) -> str:
-    return _key(number_tag(e164), "lim", f"p{window}", prefix_of(e164))
-
-
-def pump_block(e164: str) -> str:
-    return _key(number_tag(e164), "pump", "block", prefix_of(e164))
-
-
-def pump_sends(e164: str, bucket: int) -> str:
-    return _key(number_tag(e164), "pump", "s", prefix_of(e164), bucket)
-
-
-def pump_approvals(e164: str, bucket: int) -> str:
-    return _key(number_tag(e164), "pump", "a", prefix_of(e164), bucket)
-
-
 def scope_limit(scope: str, window: int) -> str:
-    """A counter for a client or a country: its own slot, one per scope."""
+    """A counter for a client or a country (scope already a keyed name): its own slot."""
     return f"otp:{{{scope}}}:lim:{window}"
 
 
-def event(scope: str, event_id: str) -> str:
-    tag = tag_of(scope) if scope.startswith("vf_") else number_tag(scope)
-    return _key(tag, "evt", scope, event_id)
+class KeyNames:
+    """Keyed names for numbers, prefixes and clients, under the current secret and older ones."""
+
+    def __init__(self, secret: str | None = None, fallbacks: tuple[str, ...] = ()) -> None:
+        # No secret (a store built bare, as in some tests): a random key, never an unkeyed digest.
+        secret = secret or secrets.token_urlsafe(32)
+        self._keys = [_derive(s) for s in (secret, *fallbacks)]
+
+    @property
+    def rotating(self) -> bool:
+        return len(self._keys) > 1
+
+    def _digest(self, text: str, size: int, key_index: int = 0) -> bytes:
+        return hmac.new(self._keys[key_index], text.encode(), hashlib.sha256).digest()[:size]
+
+    def tag(self, e164: str, key_index: int = 0) -> str:
+        """The hash tag of a number's keys: 32 keyed bits of its prefix (names 10 000 numbers)."""
+        return self._digest("prefix-tag:" + prefix_of(e164), 4, key_index).hex()
+
+    def number(self, e164: str, key_index: int = 0) -> str:
+        """A number's name in keys and records (72 keyed bits: no collision among billions of numbers)."""
+        return _b64(self._digest("number:" + e164, 9, key_index))
+
+    def prefix(self, e164: str, key_index: int = 0) -> str:
+        """A prefix's name (its SMS-pumping statistics and limits)."""
+        return _b64(self._digest("prefix:" + prefix_of(e164), 9, key_index))
+
+    def client(self, kind: str, value: str) -> str:
+        """A counter scope for a client identity or a country: `ip:…`, `key:…`, `country:…`."""
+        return f"{kind}:{_b64(self._digest(f'{kind}:{value}', 12))}"
+
+    def new_verification_id(self, e164: str) -> str:
+        """`vf_` + the number's tag + 132 random bits."""
+        return f"vf_{self.tag(e164)}{secrets.token_urlsafe(16)[:22]}"
+
+    # --- keys of a number (one slot: the number's tag) -------------------------------------------
+
+    def latest(self, e164: str, key_index: int = 0) -> str:
+        return _key(self.tag(e164, key_index), "n", self.number(e164, key_index))
+
+    def opt_out(self, e164: str, key_index: int = 0) -> str:
+        return _key(self.tag(e164, key_index), "o", self.number(e164, key_index))
+
+    def fails(self, e164: str) -> str:
+        """Wrong codes for a number across all its verifications (a new code does not reset it).
+        The check script builds this name from the record's `n` field: keep the two in step."""
+        return _key(self.tag(e164), "f", self.number(e164))
+
+    def number_limit(self, e164: str, window: int, kind: str = "s") -> str:
+        """Sends (`s`) or keyword replies (`r`) to a number in a window."""
+        return _key(self.tag(e164), "l", f"{kind}{window}", self.number(e164))
+
+    def prefix_limit(self, e164: str, window: int) -> str:
+        return _key(self.tag(e164), "l", f"p{window}", self.prefix(e164))
+
+    def pump_block(self, e164: str) -> str:
+        return _key(self.tag(e164), "b", self.prefix(e164))
+
+    def pump(self, e164: str) -> str:
+        """A prefix's SMS-pumping statistics: a hash of sends and approvals per time bucket.
+        The check script builds this name from the record's `q` field: keep the two in step."""
+        return _key(self.tag(e164), "p", self.prefix(e164))
+
+    def event(self, scope: str, event_id: str) -> str:
+        """A handled webhook event or nonce; `scope` is a verification id, a number or a name."""
+        if scope.startswith("vf_"):
+            return _key(tag_of(scope), "e", scope[11:], event_id)
+        if scope.startswith("+"):
+            return _key(self.tag(scope), "e", self.number(scope), event_id)
+        return _key(scope, "e", event_id)
 
 
-OUTBOX = "otp:dev:outbox"
-TIMERS = "otp:timers"
+def _derive(secret: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"otp key names v1").derive(secret.encode())
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -14,24 +14,30 @@ from collections.abc import Callable
 
 from telephony.codes import CodeVault
 from telephony.lifecycle import CheckOutcome, Receipt, apply_check, quick_receipt
-from telephony.limits import Admission, CheckPolicy, Rule, SendPlan, buckets
+from telephony.limits import Admission, CheckPolicy, Pumping, Rule, SendPlan, buckets
 from telephony.models import Verification, from_record, to_record
 from telephony.store import keys
 from telephony.store.base import OUTBOX_LIMIT
+from telephony.store.keys import KeyNames
 
 
 class MemoryStore:
-    def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, *, clock: Callable[[], float] | None = None, names: KeyNames | None = None) -> None:
         self._clock = clock or time.time
+        self.names = names or KeyNames()
         self._lock = threading.Lock()
         self._records: dict[str, dict[str, str]] = {}
         self._latest: dict[str, tuple[str, float]] = {}
         self._outbox: deque[dict] = deque(maxlen=OUTBOX_LIMIT)
-        self._seen: dict[tuple[str, str], float] = {}
+        self._seen: dict[str, float] = {}
         self._opted_out: set[str] = set()
         self._timers: list[tuple[float, str]] = []  # a heap; entries a later schedule replaced are stale
         self._due: dict[str, float] = {}  # one timer per verification, as a Redis sorted set keeps it
         self._counters: dict[str, tuple[float, float]] = {}  # key -> (value, expires at)
+
+    def now(self) -> float:
+        """The one clock of this store: expiry, windows and (through the service) cooldowns."""
+        return self._clock()
 
     def _live(self, verification_id: str) -> dict[str, str] | None:
         record = self._records.get(verification_id)
@@ -40,13 +46,16 @@ class MemoryStore:
             return None
         return record
 
-    def create(self, v: Verification) -> None:
+    def create(self, v: Verification) -> Verification:
         with self._lock:
-            self._create(v)
+            return self._create(v)
 
-    def _create(self, v: Verification) -> None:
-        self._records[v.id] = to_record(v)
-        self._latest[v.to] = (v.id, v.expires_at)
+    def _create(self, v: Verification) -> Verification:
+        now = round(self._clock(), 3)
+        v = v.with_changes(created_at=now, expires_at=now + round(v.expires_at - v.created_at, 3))
+        self._records[v.id] = {**to_record(v), "n": self.names.number(v.to), "q": self.names.prefix(v.to)}
+        self._latest[self.names.latest(v.to)] = (v.id, v.expires_at)
+        return v
 
     # Counters: fixed windows that start at the first hit, as INCR + PEXPIRE do in Redis.
     def _value(self, key: str) -> tuple[float, float]:
@@ -73,41 +82,68 @@ class MemoryStore:
             self._records[verification_id] = {**record, **to_record(saved)}
             return "updated", saved
 
-    def admit(self, plan: SendPlan, now: float, create: Verification | None = None) -> Admission:
+    def admit(
+        self,
+        plan: SendPlan,
+        *,
+        create: Verification | None = None,
+        save: Verification | None = None,
+        previous: Verification | None = None,
+    ) -> Admission:
         with self._lock:
-            number = plan.number
-            if plan.check_opt_out and number in self._opted_out:
-                return Admission("opted_out")
-            blocked, left = self._value(keys.pump_block(number))
-            if blocked:
-                return Admission("pumping", _seconds(left))
-            counters = _counters(plan)
-            for key, rule in counters:
-                value, left = self._value(key)
-                if value >= rule.limit:
-                    return Admission("limited", _seconds(left))
+            refused = self._refusal(plan, save)
+            if refused is not None:
+                return refused
+            pump_key = self.names.pump(plan.number)
+            for key, rule in self._counters_of(plan):
+                self._incr(key, rule.window)
             if plan.pumping:
                 pump = plan.pumping
-                bucket, weight = buckets(now, pump.window)
-                sends = self._value(keys.pump_sends(number, bucket))[0] + weight * self._value(
-                    keys.pump_sends(number, bucket - 1))[0]  # fmt: skip
-                approved = self._value(keys.pump_approvals(number, bucket))[0] + weight * self._value(
-                    keys.pump_approvals(number, bucket - 1))[0]  # fmt: skip
-                if sends >= pump.min_sends and approved < sends * pump.min_ratio:
-                    self._counters[keys.pump_block(number)] = (1, self._clock() + pump.cooloff)
-                    return Admission("pumping", pump.cooloff)
-                self._incr(keys.pump_sends(number, bucket), 2 * pump.window)
-            for key, rule in counters:
-                self._incr(key, rule.window)
+                bucket, _ = buckets(self._clock(), pump.window)
+                self._incr(f"{pump_key}:s{bucket}", 2 * pump.window)
+                if self._pumping(plan.number, pump):  # this send tips the prefix over
+                    self._counters[self.names.pump_block(plan.number)] = (1, self._clock() + pump.cooloff)
             if create is not None:
-                self._create(create)
+                return Admission("ok", verification=self._create(create))
+            if save is not None:
+                return Admission("ok", verification=self._save(save))
             return Admission("ok")
 
-    def discard(self, v: Verification) -> None:
-        with self._lock:
-            self._records.pop(v.id, None)
-            if self._latest.get(v.to, ("",))[0] == v.id:
-                del self._latest[v.to]
+    def _refusal(self, plan: SendPlan, save: Verification | None) -> Admission | None:
+        """Why `plan` cannot go ahead, or None; looks without touching anything."""
+        number = plan.number
+        if save is not None:
+            record = self._live(save.id)
+            if record is None:
+                return Admission("missing")
+            if int(record["v"]) != save.version:
+                return Admission("conflict")
+        if plan.check_opt_out and number in self._opted_out:
+            return Admission("opted_out")
+        blocked, left = self._value(self.names.pump_block(number))
+        if blocked:
+            return Admission("pumping", _seconds(left))
+        for key, rule in self._counters_of(plan):
+            value, left = self._value(key)
+            if value >= rule.limit:
+                return Admission("limited", _seconds(left))
+        if plan.pumping and self._pumping(number, plan.pumping):
+            return Admission("pumping", plan.pumping.cooloff)
+        return None
+
+    def _pumping(self, number: str, pump: Pumping) -> bool:
+        bucket, weight = buckets(self._clock(), pump.window)
+        key = self.names.pump(number)
+        sends = self._value(f"{key}:s{bucket}")[0] + weight * self._value(f"{key}:s{bucket - 1}")[0]
+        approved = self._value(f"{key}:a{bucket}")[0] + weight * self._value(f"{key}:a{bucket - 1}")[0]
+        return sends >= pump.min_sends and approved < sends * pump.min_ratio
+
+    def _counters_of(self, plan: SendPlan) -> list[tuple[str, Rule]]:
+        names = self.names
+        number = [(names.number_limit(plan.number, r.window, plan.kind), r) for r in plan.number_rules]
+        prefix = [(names.prefix_limit(plan.number, r.window), r) for r in plan.prefix_rules]
+        others = [(keys.scope_limit(c.scope, c.rule.window), c.rule) for c in plan.others]
+        return number + prefix + others
 
     def get(self, verification_id: str) -> Verification | None:
         with self._lock:
@@ -127,9 +163,12 @@ class MemoryStore:
             record = self._live(v.id)
             if record is None or int(record["v"]) != v.version:
                 return None
-            saved = v.with_changes(version=v.version + 1)
-            self._records[v.id] = {**record, **to_record(saved)}  # keeps counters outside the model
-            return saved
+            return self._save(v)
+
+    def _save(self, v: Verification) -> Verification:
+        saved = v.with_changes(version=v.version + 1)
+        self._records[v.id] = {**self._records[v.id], **to_record(saved)}  # keeps fields outside the model
+        return saved
 
     def check(
         self, verification_id: str, candidate_macs: list[str], policy: CheckPolicy | None = None
@@ -140,25 +179,28 @@ class MemoryStore:
                 return CheckOutcome.MISSING, None
             current = from_record(record, verification_id)
             fails = policy.fails if policy else None
-            if fails and current.pending and self._value(keys.fails(current.to))[0] >= fails.limit:
+            fails_key = self.names.fails(current.to)
+            if fails and current.pending and self._value(fails_key)[0] >= fails.limit:
                 return CheckOutcome.LOCKED, current
-            outcome, updated = apply_check(current, CodeVault.same(current.mac, candidate_macs))
+            outcome, updated = apply_check(current, CodeVault.same(current.mac, candidate_macs), self._clock())
             if updated is not current:
                 updated = updated.with_changes(version=current.version + 1)
                 self._records[verification_id] = {**record, **to_record(updated)}
             if outcome is CheckOutcome.WRONG and fails:
-                self._incr(keys.fails(current.to), fails.window)
+                self._incr(fails_key, fails.window)
             elif outcome is CheckOutcome.APPROVED:
-                self._counters.pop(keys.fails(current.to), None)
+                self._counters.pop(fails_key, None)
                 if policy and policy.pump_window:
-                    self._incr(keys.pump_approvals(current.to, policy.bucket), 2 * policy.pump_window)
+                    bucket, _ = buckets(self._clock(), policy.pump_window)
+                    self._incr(f"{self.names.pump(current.to)}:a{bucket}", 2 * policy.pump_window)
             return outcome, updated
 
     def latest_for(self, e164: str) -> str | None:
         with self._lock:
-            found = self._latest.get(e164)
+            key = self.names.latest(e164)
+            found = self._latest.get(key)
             if found is None or found[1] <= self._clock():
-                self._latest.pop(e164, None)
+                self._latest.pop(key, None)
                 return None
             return found[0]
 
@@ -167,10 +209,19 @@ class MemoryStore:
             now = self._clock()
             if len(self._seen) > 10_000:  # drop expired entries now and then, not on every call
                 self._seen = {k: t for k, t in self._seen.items() if t > now}
-            if self._seen.get((scope, event_id), 0) > now:
+            key = self.names.event(scope, event_id)
+            if self._seen.get(key, 0) > now:
                 return False
-            self._seen[(scope, event_id)] = now + ttl
+            self._seen[key] = now + ttl
             return True
+
+    def remember(self, scope: str, event_id: str, *, ttl: int) -> None:
+        with self._lock:
+            self._seen[self.names.event(scope, event_id)] = self._clock() + ttl
+
+    def forget(self, scope: str, event_id: str) -> None:
+        with self._lock:
+            self._seen.pop(self.names.event(scope, event_id), None)
 
     def opted_out(self, e164: str) -> bool:
         with self._lock:
@@ -205,13 +256,6 @@ class MemoryStore:
 
     def ping(self) -> bool:
         return True
-
-
-def _counters(plan: SendPlan) -> list[tuple[str, Rule]]:
-    number = [(keys.number_limit(plan.number, r.window), r) for r in plan.number_rules]
-    prefix = [(keys.prefix_limit(plan.number, r.window), r) for r in plan.prefix_rules]
-    others = [(keys.scope_limit(c.scope, c.rule.window), c.rule) for c in plan.others]
-    return number + prefix + others
 
 
 def _seconds(left: float) -> int:
