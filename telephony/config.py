@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from telephony.errors import ConfigError
-from telephony.limits import Pumping, Rule, parse_rules
+from telephony.limits import DESTINATION_KINDS, Pumping, Rule, parse_rules
 from telephony.phone import InvalidPhoneNumber, to_e164
 
 ENVIRONMENTS = ("development", "test", "production")
@@ -40,6 +41,8 @@ PROVIDER_SETTINGS: dict[str, tuple[str, ...]] = {
     ),
 }
 CALLER_NUMBER_SETTINGS = ("TWILIO_FROM", "PLIVO_FROM", "SIGNALWIRE_FROM", "FLOWROUTE_FROM")
+# Production refuses anything shorter: a bearer token or a key must resist guessing offline too.
+MIN_SECRET_LENGTH = 32
 CREDENTIAL_SETTINGS = tuple(
     name for names in PROVIDER_SETTINGS.values() for name in names if name not in CALLER_NUMBER_SETTINGS
 )
@@ -72,6 +75,7 @@ class Settings:
     limit_country: tuple[Rule, ...]
     limit_ip: tuple[Rule, ...]
     limit_api_key: tuple[Rule, ...]
+    limit_replies: tuple[Rule, ...]
     limit_checks: Rule | None
     allowed_countries: frozenset[str]
     pumping: Pumping | None
@@ -79,6 +83,8 @@ class Settings:
     demo_enabled: bool
     port: int
     credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
+    allowed_number_types: frozenset[str] = frozenset()
+    metrics_token: str = field(default="", repr=False)
 
     @property
     def development(self) -> bool:
@@ -125,7 +131,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
             raise ConfigError(name, f"is required when {_who_uses(name, sms, voice)} is a provider")
         if name in CALLER_NUMBER_SETTINGS:
             _e164(raw, name)
-    return Settings(
+    settings = Settings(
         app_env=env,
         secret_key=secret or secrets.token_urlsafe(32),
         secret_key_fallbacks=_csv(raw.get("SECRET_KEY_FALLBACKS", "")),
@@ -144,11 +150,12 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         otp_voice_press_key=_bool(raw, "OTP_VOICE_PRESS_KEY", False),
         otp_voice_machine=_choice(raw, "OTP_VOICE_MACHINE", "hangup", ("hangup", "speak")),
         provider_timeout=_float(raw, "PROVIDER_TIMEOUT", 5.0, 0.1, 60.0),
-        limit_number=parse_rules("OTP_LIMIT_NUMBER", raw.get("OTP_LIMIT_NUMBER", "5/600,10/86400")),
-        limit_prefix=parse_rules("OTP_LIMIT_PREFIX", raw.get("OTP_LIMIT_PREFIX", "30/3600")),
-        limit_country=parse_rules("OTP_LIMIT_COUNTRY", raw.get("OTP_LIMIT_COUNTRY", "1000/3600")),
-        limit_ip=parse_rules("OTP_LIMIT_IP", raw.get("OTP_LIMIT_IP", "10/600,50/86400")),
-        limit_api_key=parse_rules("OTP_LIMIT_API_KEY", raw.get("OTP_LIMIT_API_KEY", "1000/3600")),
+        limit_number=_rules(raw, "OTP_LIMIT_NUMBER", "5/600,10/86400"),
+        limit_prefix=_rules(raw, "OTP_LIMIT_PREFIX", "30/3600"),
+        limit_country=_rules(raw, "OTP_LIMIT_COUNTRY", "1000/3600"),
+        limit_ip=_rules(raw, "OTP_LIMIT_IP", "10/600,50/86400"),
+        limit_api_key=_rules(raw, "OTP_LIMIT_API_KEY", "1000/3600"),
+        limit_replies=_rules(raw, "OTP_LIMIT_REPLIES", "5/3600,20/86400"),
         limit_checks=_single_rule(raw, "OTP_LIMIT_CHECKS", "10/14400"),
         allowed_countries=_countries(raw),
         pumping=_pumping(raw),
@@ -156,7 +163,12 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         demo_enabled=not production or _bool(raw, "DEMO_ENABLED", False),
         port=_int(raw, "PORT", 5000, 1, 65535),
         credentials={n: raw.get(n, "").strip() for n in CREDENTIAL_SETTINGS + CALLER_NUMBER_SETTINGS},
+        allowed_number_types=_number_types(raw),
+        metrics_token=raw.get("METRICS_TOKEN", "").strip(),
     )
+    if production:
+        _refuse_weak_production(settings)
+    return settings
 
 
 def _refuse_unsafe_production(
@@ -177,6 +189,43 @@ def _refuse_unsafe_production(
     for bad, name, why in checks:
         if bad:
             raise ConfigError(name, why)
+
+
+def _refuse_weak_production(s: Settings) -> None:
+    """Settings that work but leave production guessable or open to abuse (issue 11, item 10)."""
+    keys = {
+        "SECRET_KEY": (s.secret_key,),
+        "SECRET_KEY_FALLBACKS": s.secret_key_fallbacks,
+        "API_KEYS": s.api_keys,
+        "METRICS_TOKEN": (s.metrics_token,) if s.metrics_token else (),
+    }
+    checks = [
+        (not _safe_origin(s.public_base_url), "PUBLIC_BASE_URL", "must be https:// (http:// only to a loopback host)"),
+        *(
+            (any(len(key) < MIN_SECRET_LENGTH for key in values), name, f"must be {MIN_SECRET_LENGTH}+ characters each")
+            for name, values in keys.items()
+        ),
+        (s.otp_length < 6, "OTP_LENGTH", "must be at least 6"),
+        (s.otp_max_checks > 10, "OTP_MAX_CHECKS", "must be at most 10"),
+        (not s.limit_number, "OTP_LIMIT_NUMBER", "must not be off"),
+    ]
+    for bad, name, why in checks:
+        if bad:
+            raise ConfigError(name, f"{why} in production")
+
+
+def _safe_origin(url: str) -> bool:
+    """https, or http to this machine only (a local proxy or a tunnel terminates TLS there)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _who_uses(name: str, sms: tuple[str, ...], voice: tuple[str, ...]) -> str:
@@ -251,8 +300,12 @@ def _base_url(raw: Mapping[str, str]) -> str:
     return url.rstrip("/")
 
 
+def _rules(raw: Mapping[str, str], name: str, default: str) -> tuple[Rule, ...]:
+    return parse_rules(name, raw.get(name, ""), default)
+
+
 def _single_rule(raw: Mapping[str, str], name: str, default: str) -> Rule | None:
-    rules = parse_rules(name, raw.get(name, default))
+    rules = _rules(raw, name, default)
     if len(rules) > 1:
         raise ConfigError(name, "takes one count/seconds pair")
     return rules[0] if rules else None
@@ -267,8 +320,11 @@ def _countries(raw: Mapping[str, str]) -> frozenset[str]:
 
 
 def _pumping(raw: Mapping[str, str]) -> Pumping | None:
+    names = ("OTP_PUMPING_MIN_SENDS", "OTP_PUMPING_MIN_RATIO", "OTP_PUMPING_WINDOW", "OTP_PUMPING_COOLOFF")
+    if any(raw.get(name, "").strip().lower() == "off" for name in names):
+        return None
     min_sends = _int(raw, "OTP_PUMPING_MIN_SENDS", 20, 0, 1_000_000)
-    if min_sends == 0:
+    if min_sends == 0:  # the older spelling of `off`
         return None
     return Pumping(
         min_sends=min_sends,
@@ -276,6 +332,15 @@ def _pumping(raw: Mapping[str, str]) -> Pumping | None:
         window=_int(raw, "OTP_PUMPING_WINDOW", 3600, 60, 7 * 86400),
         cooloff=_int(raw, "OTP_PUMPING_COOLOFF", 3600, 60, 7 * 86400),
     )
+
+
+def _number_types(raw: Mapping[str, str]) -> frozenset[str]:
+    names = frozenset(n.lower() for n in _csv(raw.get("OTP_ALLOWED_NUMBER_TYPES", "")))
+    unknown = sorted(names - DESTINATION_KINDS)
+    if unknown:
+        choices = ", ".join(sorted(DESTINATION_KINDS))
+        raise ConfigError("OTP_ALLOWED_NUMBER_TYPES", f"unknown kind {unknown[0]!r} (choose from {choices})")
+    return names
 
 
 def _brand(raw: Mapping[str, str]) -> str:

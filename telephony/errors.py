@@ -55,6 +55,12 @@ class CountryNotAllowed(ServiceError):
     code, status = "country_not_allowed", 403
 
 
+class DestinationNotAllowed(ServiceError):
+    """A number type or range used for toll fraud (premium rate, satellite...), not allowed in configuration."""
+
+    code, status = "destination_not_allowed", 403
+
+
 class ProviderFailed(ServiceError):
     code, status = "provider_error", 502
 

@@ -131,9 +131,7 @@ def parse_rules(name: str, text: str, default: str = "") -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def check_destination(
-    e164: str, allowed_countries: frozenset[str], allowed_types: frozenset[str] = frozenset()
-) -> str:
+def check_destination(e164: str, allowed_countries: frozenset[str], allowed_types: frozenset[str] = frozenset()) -> str:
     """Refuse numbers we must not send to; returns the number's type for channel choice.
 
     `allowed_types` holds names from DESTINATION_KINDS (OTP_ALLOWED_NUMBER_TYPES) that pass anyway.

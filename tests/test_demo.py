@@ -78,7 +78,7 @@ def test_demo_and_outbox_are_absent_in_production(redis_url: str) -> None:
 
     from app import create_app
 
-    app = create_app({"APP_ENV": "production", "SECRET_KEY": "s" * 20, "API_KEYS": "k",
+    app = create_app({"APP_ENV": "production", "SECRET_KEY": "s" * 32, "API_KEYS": "k" * 32,
                       "PUBLIC_BASE_URL": "https://v.example.com", "REDIS_URL": redis_url,
                       "OTP_PROVIDER": "twilio", **TWILIO})  # fmt: skip
     client = app.test_client()

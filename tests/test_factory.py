@@ -15,8 +15,8 @@ from telephony.errors import ConfigError
 
 PRODUCTION = {
     "APP_ENV": "production",
-    "SECRET_KEY": "production-secret-0123456789",
-    "API_KEYS": "k1",
+    "SECRET_KEY": "production-secret-0123456789-abcdefgh",
+    "API_KEYS": "k1-0123456789abcdef-0123456789abcdef",
     "PUBLIC_BASE_URL": "https://verify.example.com",
     "REDIS_URL": "redis://127.0.0.1:1/0",
     "OTP_PROVIDER": "twilio",

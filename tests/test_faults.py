@@ -119,7 +119,7 @@ def test_signatures_behind_a_proxy(make_app, twilio_api, caplog: pytest.LogCaptu
     assert receipt(trusting, public, "http://10.0.0.5:8000" + path, **forwarded).status_code == 403
     lines = [r.getMessage() for r in caplog.records if "signature_invalid" in r.getMessage()]
     assert len(lines) == 2
-    assert f"urls={public} " in lines[0] + " "
+    assert f'urls="{public}" ' in lines[0] + " "  # quoted: a URL's query holds `=`
     assert "https://sms.example.net" in lines[1] and "signature_headers=X-Twilio-Signature" in lines[1]
     assert all(TWILIO["TWILIO_AUTH_TOKEN"] not in line for line in lines)
 

@@ -41,8 +41,8 @@ json_value = st.recursive(
 @pytest.fixture(scope="module")
 def app():
     config = {**BASE_CONFIG, "SMS_PROVIDER": "console,twilio,plivo,signalwire,flowroute",
-              "VOICE_PROVIDER": "console,twilio,plivo,signalwire", "OTP_LIMIT_NUMBER": "", "OTP_LIMIT_IP": "",
-              "OTP_LIMIT_PREFIX": "", "OTP_LIMIT_COUNTRY": "", **CREDENTIALS}  # fmt: skip
+              "VOICE_PROVIDER": "console,twilio,plivo,signalwire", "OTP_LIMIT_NUMBER": "off", "OTP_LIMIT_IP": "off",
+              "OTP_LIMIT_PREFIX": "off", "OTP_LIMIT_COUNTRY": "off", **CREDENTIALS}  # fmt: skip
     return create_app(config, store=MemoryStore())
 
 

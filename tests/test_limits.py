@@ -126,8 +126,8 @@ def test_an_approval_clears_the_number_s_wrong_codes(make_app) -> None:
 
 
 def test_pumping_guard_blocks_a_prefix_whose_codes_are_never_used(make_app, caplog) -> None:
-    client = make_app(OTP_PUMPING_MIN_SENDS="5", OTP_PUMPING_MIN_RATIO="0.5", OTP_LIMIT_PREFIX="",
-                      OTP_LIMIT_IP="").test_client()  # fmt: skip
+    client = make_app(OTP_PUMPING_MIN_SENDS="5", OTP_PUMPING_MIN_RATIO="0.5", OTP_LIMIT_PREFIX="off",
+                      OTP_LIMIT_IP="off").test_client()  # fmt: skip
     numbers = [f"+1415555{n:04d}" for n in range(10, 20)]
     statuses = [start(client, n).status_code for n in numbers[:5]]
     assert statuses == [201] * 5
@@ -142,7 +142,7 @@ def test_pumping_guard_blocks_a_prefix_whose_codes_are_never_used(make_app, capl
 
 def test_pumping_guard_leaves_a_prefix_whose_codes_are_used(make_app) -> None:
     client = make_app(
-        OTP_PUMPING_MIN_SENDS="5", OTP_PUMPING_MIN_RATIO="0.5", OTP_LIMIT_PREFIX="", OTP_LIMIT_IP=""
+        OTP_PUMPING_MIN_SENDS="5", OTP_PUMPING_MIN_RATIO="0.5", OTP_LIMIT_PREFIX="off", OTP_LIMIT_IP="off"
     ).test_client()
     for n in range(10, 22):
         v = start(client, f"+1415555{n:04d}").get_json()
@@ -156,8 +156,8 @@ def test_pumping_guard_leaves_a_prefix_whose_codes_are_used(make_app) -> None:
     [
         ({"OTP_ALLOWED_COUNTRIES": "US,CA"}, "+33612345678", 403, "country_not_allowed"),
         ({"OTP_ALLOWED_COUNTRIES": "us, fr"}, "+33612345678", 201, None),
-        ({}, "+19005550100", 400, "invalid_phone_number"),  # US premium rate
-        ({}, "+448712345678", 400, "invalid_phone_number"),  # UK shared cost
+        ({}, "+19005550100", 403, "destination_not_allowed"),  # US premium rate
+        ({}, "+448712345678", 403, "destination_not_allowed"),  # UK 087, premium rate
     ],
 )
 def test_geo_permissions_and_unfit_numbers(make_app, settings: dict, number: str, status: int, code: str) -> None:

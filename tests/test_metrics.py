@@ -65,8 +65,8 @@ def _free_port() -> int:
 def test_several_gunicorn_workers_add_up(tmp_path, redis_url: str) -> None:
     port = _free_port()
     env = {**os.environ, "APP_ENV": "test", "SECRET_KEY": "metrics-secret-0123456789", "REDIS_URL": redis_url,
-           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "WEB_CONCURRENCY": "3", "WEB_THREADS": "2", "OTP_LIMIT_IP": "", "OTP_LIMIT_NUMBER": "",
-           "OTP_LIMIT_PREFIX": "", "OTP_PUMPING_MIN_SENDS": "0"}  # fmt: skip
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "WEB_CONCURRENCY": "3", "WEB_THREADS": "2", "OTP_LIMIT_IP": "off", "OTP_LIMIT_NUMBER": "off",
+           "OTP_LIMIT_PREFIX": "off", "OTP_PUMPING_MIN_SENDS": "off"}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "python:webhooks.gunicorn_config", "-b", f"127.0.0.1:{port}",
          "app:create_app()"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

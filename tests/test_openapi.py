@@ -30,13 +30,13 @@ CONFIG = {
     **BASE_CONFIG,
     "API_KEYS": API_KEY,
     # Limits off: generated requests come fast from one IP, key and handful of numbers.
-    "OTP_LIMIT_NUMBER": "",
-    "OTP_LIMIT_PREFIX": "",
-    "OTP_LIMIT_COUNTRY": "",
-    "OTP_LIMIT_IP": "",
-    "OTP_LIMIT_API_KEY": "",
-    "OTP_LIMIT_CHECKS": "",
-    "OTP_PUMPING_MIN_SENDS": "0",
+    "OTP_LIMIT_NUMBER": "off",
+    "OTP_LIMIT_PREFIX": "off",
+    "OTP_LIMIT_COUNTRY": "off",
+    "OTP_LIMIT_IP": "off",
+    "OTP_LIMIT_API_KEY": "off",
+    "OTP_LIMIT_CHECKS": "off",
+    "OTP_PUMPING_MIN_SENDS": "off",
 }
 DOCUMENT = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
 

@@ -67,7 +67,7 @@ CONFIG = {
     "OTP_LIMIT_PREFIX": "10000/600",
     "OTP_LIMIT_IP": "10000/600",
     "OTP_LIMIT_CHECKS": "10000/600",
-    "OTP_PUMPING_MIN_SENDS": "0",
+    "OTP_PUMPING_MIN_SENDS": "off",
 }
 
 # The contract's send statuses, ranked: a send's status only ever moves to a higher rank.

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 import werkzeug.urls  # noqa: F401 (registers the "werkzeug.url_quote" codec error handler used below)
 from flask import Blueprint, Response, abort, current_app, request
 
-from telephony.events import event
+from telephony.events import event, logvalue
 from telephony.inbound import handle_inbound
 from telephony.models import Channel
 from telephony.providers import FormData, Provider, WebhookRequest
@@ -166,5 +166,5 @@ def _parsed(parse: Callable[[WebhookRequest], T], webhook: WebhookRequest) -> T:
     try:
         return parse(webhook)
     except ValueError as exc:
-        log.warning("event=webhook.unparsable path=%s why=%s", request.path, exc)
+        log.warning("event=webhook.unparsable path=%s why=%s", logvalue(request.path), logvalue(exc))
         abort(400)

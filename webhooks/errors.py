@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from telephony.errors import ServiceError
+from telephony.events import logvalue
 from webhooks.jsonio import json_response
 
 log = logging.getLogger("webhooks")
@@ -47,7 +49,11 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _unexpected(exc: Exception) -> Response:
-    log.exception("event=request.error path=%s", request.path)
+    # One line, traceback included and escaped: its text (a path, an exception's message) may come
+    # from the request, and a multi-line record would let it start a line of its own.
+    trace = "".join(traceback.format_exception(exc))
+    log.error("event=request.error path=%s error=%s traceback=%s", logvalue(request.path),
+              logvalue(type(exc).__name__), logvalue(trace))  # fmt: skip
     return error_response(500, "internal_error", "Something went wrong on our side.")
 
 

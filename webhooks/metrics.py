@@ -2,12 +2,19 @@
 
 Under gunicorn with several workers, set PROMETHEUS_MULTIPROC_DIR (webhooks/gunicorn_config.py
 does) and /metrics adds up every worker's numbers.
+
+Every label value comes from a fixed set (anything else is `other`): each new value is a new
+series, and under gunicorn a new file per worker, so a label a client could choose would let
+anyone grow our memory and disk without limit.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import os
 import time
+from typing import get_args
 
 from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import (
@@ -19,10 +26,39 @@ from prometheus_client import (
     multiprocess,
 )
 
+from telephony.config import PROVIDERS
+from telephony.errors import ServiceError
 from telephony.events import observe
-from telephony.models import Verification
+from telephony.lifecycle import Event
+from telephony.models import Channel, Verification
+from webhooks.context import service
 
 bp = Blueprint("metrics", __name__)
+
+OTHER = "other"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+HTTP_STATUSES = frozenset({200, 201, 204, 301, 302, 308, 400, 401, 403, 404, 405, 409, 410, 413, 415, 429, 500,
+                           502, 503})  # fmt: skip
+SEND_STATUSES = frozenset({"accepted", "failed", "unknown", "queued", "sent", "delivered", "undelivered", "ringing",
+                           "answered", "completed", "busy", "no-answer"})  # fmt: skip
+SENDERS = frozenset({*PROVIDERS, "test"})  # `test`: the sends of OTP_TEST_NUMBERS
+CHANNELS = frozenset(c.value for c in Channel)
+REASONS = frozenset({"opted_out", "limited", "pumping"})  # an Admission's refusals
+TRIGGERS = frozenset(kind.__name__ for kind in get_args(Event))  # the lifecycle change that caused it
+
+
+def known(value: object, allowed: frozenset) -> str:
+    """`value` as a label when it is one of `allowed`, else `other`."""
+    return str(value) if value in allowed else OTHER
+
+
+class MetricsUnauthorized(ServiceError):
+    code, status = "unauthorized", 401
+
+
+class MetricsForbidden(ServiceError):
+    code, status = "forbidden", 403
+
 
 SENDS = Counter("otp_sends_total", "Provider attempts and their statuses.", ["channel", "provider", "status"])
 CHECKS = Counter("otp_checks_total", "Code checks by outcome.", ["outcome"])
@@ -37,14 +73,14 @@ LATENCY = Histogram(
 
 
 def _on_event(name: str, v: Verification | None, fields: dict[str, object]) -> None:
-    if name == "send.accepted":
-        SENDS.labels(fields["channel"], fields["provider"], "accepted").inc()
-    elif name == "send.failed":
-        SENDS.labels(fields["channel"], fields["provider"], "failed").inc()
+    if name in ("send.accepted", "send.failed"):
+        status = name.removeprefix("send.")
+        SENDS.labels(known(fields.get("channel"), CHANNELS), known(fields.get("provider"), SENDERS), status).inc()
     elif name == "status.updated" and v is not None:
         index = int(str(fields["attempt"]))
         attempt = v.attempts[index]
-        SENDS.labels(attempt.channel, attempt.provider, fields.get("status") or "unknown").inc()
+        status = known(fields.get("status") or "unknown", SEND_STATUSES)
+        SENDS.labels(known(attempt.channel, CHANNELS), known(attempt.provider, SENDERS), status).inc()
     elif name == "verification.checked":
         valid = bool(fields.get("valid"))
         CHECKS.labels("approved" if valid else "wrong").inc()
@@ -53,20 +89,45 @@ def _on_event(name: str, v: Verification | None, fields: dict[str, object]) -> N
     elif name == "verification.locked":
         CHECKS.labels("locked").inc()
     elif name == "verification.fallback":
-        FALLBACKS.labels(str(fields.get("trigger", "unknown"))).inc()
+        FALLBACKS.labels(known(fields.get("trigger"), TRIGGERS)).inc()
     elif name == "send.refused":
-        REFUSED.labels(str(fields.get("reason"))).inc()
+        REFUSED.labels(known(fields.get("reason"), REASONS)).inc()
     elif name == "webhook.signature_invalid":
-        SIGNATURES.labels(str(fields.get("provider"))).inc()
+        SIGNATURES.labels(known(fields.get("provider"), SENDERS)).inc()
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
+    _authorize()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _authorize() -> None:
+    """METRICS_TOKEN when set; else production answers only this machine and private networks."""
+    settings = service().settings
+    if settings.metrics_token:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), settings.metrics_token.encode()
+        ):
+            raise MetricsUnauthorized("Send `Authorization: Bearer <METRICS_TOKEN>`.")
+    elif not settings.development and not _private(request.remote_addr):
+        raise MetricsForbidden("/metrics answers private networks only; set METRICS_TOKEN to read it from elsewhere.")
+
+
+def _private(address: str | None) -> bool:
+    """Loopback or private (remote_addr is already the client's own behind a trusted proxy)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback or ip.is_private
 
 
 def init_app(app: Flask) -> None:
@@ -81,6 +142,8 @@ def init_app(app: Flask) -> None:
     def _record(response: Response) -> Response:
         started = g.get("started")
         if started is not None:
+            # The rule, never the path; the status from a fixed set too (a view may pass a carrier's through).
             endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-            LATENCY.labels(endpoint, request.method, str(response.status_code)).observe(time.perf_counter() - started)
+            labels = endpoint, known(request.method, METHODS), known(response.status_code, HTTP_STATUSES)
+            LATENCY.labels(*labels).observe(time.perf_counter() - started)
         return response

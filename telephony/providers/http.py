@@ -9,6 +9,8 @@ import requests
 
 from telephony.errors import ProviderError
 
+MAX_ID = 128  # provider ids are 32 to 40 characters; anything far longer is not one
+
 
 def post(session: requests.Session, provider: str, url: str, *, timeout: float, **kwargs: Any) -> requests.Response:
     """POST and return a 2xx answer; otherwise `ProviderError`, transient when another provider might do better."""
@@ -25,15 +27,24 @@ def post(session: requests.Session, provider: str, url: str, *, timeout: float, 
 
 
 def created_id(response: requests.Response, provider: str, pick: Callable[[Any], Any], what: str) -> str:
-    """The new message's or call's id; an answer without one must not fail over (it may have been sent)."""
-    found = _field(response, pick)
-    if not found:
-        raise ProviderError(provider, f"no {what} in the answer", transient=False)
-    return str(found)
+    """The new message's or call's id, read from a 2xx answer by `pick`."""
+    return checked_id(_field(response, pick), provider, what)
+
+
+def checked_id(found: object, provider: str, what: str) -> str:
+    """`found` when it is a plausible id; else a transient `ProviderError`, so the next provider sends.
+
+    An unreadable answer (not JSON, no id, an id of the wrong type) may hide a send that went out,
+    so failing over can deliver a second SMS or call; it carries the same code. Not failing over
+    left the verification waiting on an attempt no receipt could ever name.
+    """
+    if not isinstance(found, str) or not 0 < len(found) <= MAX_ID or not found.isprintable() or " " in found:
+        raise ProviderError(provider, f"no {what} in the answer")
+    return found
 
 
 def _field(response: requests.Response, pick: Callable[[Any], Any]) -> Any:
     try:
         return pick(response.json())
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
         return None

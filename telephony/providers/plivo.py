@@ -17,6 +17,7 @@ from plivo.utils.signature_v3 import validate_v3_signature
 
 from telephony.errors import ConfigError, ProviderError
 from telephony.phone import InvalidPhoneNumber, to_e164
+from telephony.providers import http
 from telephony.providers.base import InboundSms, StatusReport, WebhookRequest, required
 from telephony.store import Store
 
@@ -43,6 +44,8 @@ def call_api(send: Callable[[], Any]) -> Any:
         raise ProviderError("plivo", type(exc).__name__, transient=False) from exc  # another try fails the same
     except exceptions.PlivoRestError as exc:  # 401, 403, 429, 5xx: another provider may well carry it
         raise ProviderError("plivo", type(exc).__name__) from exc
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # the SDK could not read a 2xx answer
+        raise ProviderError("plivo", f"unreadable answer ({type(exc).__name__})") from exc
 
 
 def _header(request: WebhookRequest, name: str) -> str:
@@ -98,10 +101,9 @@ class PlivoProvider:
                 log="false",  # keeps the code out of Plivo's message logs
             ),
         )  # fmt: skip
-        uuids = getattr(response, "message_uuid", None) or []
-        if not uuids:  # accepted but unnamed: trying another provider could deliver a second SMS
-            raise ProviderError(self.name, "no message_uuid in the answer", transient=False)
-        return str(uuids[0])
+        uuids = getattr(response, "message_uuid", None)
+        first = uuids[0] if isinstance(uuids, list) and uuids else None  # one per part of a long text
+        return http.checked_id(first, self.name, "message_uuid")
 
     def place_call(self, to: str, *, answer_url: str, status_url: str) -> str:
         response = call_api(
@@ -112,10 +114,7 @@ class PlivoProvider:
                 ring_timeout=30, time_limit=120, **self._detect,
             ),
         )  # fmt: skip
-        request_uuid = getattr(response, "request_uuid", None)
-        if not request_uuid:
-            raise ProviderError(self.name, "no request_uuid in the answer", transient=False)
-        return str(request_uuid)
+        return http.checked_id(getattr(response, "request_uuid", None), self.name, "request_uuid")
 
     def verify(self, request: WebhookRequest) -> bool:
         v3 = bool(_header(request, "X-Plivo-Signature-V3") or _header(request, "X-Plivo-Signature-V3-Nonce"))

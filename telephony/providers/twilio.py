@@ -13,6 +13,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from telephony.errors import ProviderError
+from telephony.providers import http
 from telephony.providers.base import FormData, InboundSms, StatusReport, WebhookRequest, required
 
 T = TypeVar("T")
@@ -36,9 +37,12 @@ CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
 
 
 def call_api(provider: str, send: Callable[[], T]) -> T:
-    """Run one SDK call, turning its failures into `ProviderError` (transient ones fail over)."""
+    """Run one SDK create call, turning its failures into `ProviderError` (transient ones fail over).
+
+    The answer must name what was created (its `sid`): an unreadable 2xx is a transient failure.
+    """
     try:
-        return send()
+        created = send()
     except requests.RequestException as exc:  # timeouts, refused connections, DNS
         raise ProviderError(provider, type(exc).__name__) from exc
     except TwilioRestException as exc:
@@ -46,6 +50,10 @@ def call_api(provider: str, send: Callable[[], T]) -> T:
         raise ProviderError(provider, f"HTTP {exc.status} code {exc.code}", transient=transient) from exc
     except TwilioException as exc:
         raise ProviderError(provider, type(exc).__name__) from exc
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # the SDK could not read a 2xx answer
+        raise ProviderError(provider, f"unreadable answer ({type(exc).__name__})") from exc
+    http.checked_id(getattr(created, "sid", None), provider, "sid")
+    return created
 
 
 def signed_form(validator: RequestValidator, url: str, form: FormData, signature: str) -> bool:
