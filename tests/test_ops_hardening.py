@@ -157,10 +157,6 @@ def test_allowed_number_types_are_parsed_and_checked() -> None:
     assert info.value.variable == "OTP_ALLOWED_NUMBER_TYPES"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="telephony/service.py start() must call check_destination(..., allowed_types=settings.allowed_number_types)",
-)
 def test_the_setting_lets_an_allowed_kind_through(make_app) -> None:
     client = make_app(OTP_ALLOWED_NUMBER_TYPES="satellite").test_client()
     iridium = _e164(phonenumbers.example_number_for_non_geo_entity(881))
