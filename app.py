@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import click
 from flask import Flask
 from jinja2 import StrictUndefined
+from werkzeug.http import parse_set_header
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import webhooks
@@ -69,8 +72,33 @@ def create_app(
         # Client IPs (per-IP limits) and the URL a proxy reports come from its X-Forwarded-* headers.
         n = settings.trust_proxy
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, MAX_BODY)  # type: ignore[method-assign]
     webhooks.init_app(app, settings)
     return app
+
+
+class ChunkedBodyLimit:
+    """Reads a chunked body (it has no Content-Length) up to one byte past `limit`, and hands it on
+    with its length known: over the limit, Flask refuses it with 413 as it does a long Content-Length.
+
+    Werkzeug alone stops reading such a stream at MAX_CONTENT_LENGTH and hands on what it read,
+    so the app would act on a truncated body instead of refusing it.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        chunked = "chunked" in parse_set_header(environ.get("HTTP_TRANSFER_ENCODING"))
+        # Only a server that ends the de-chunked stream itself (gunicorn, Werkzeug's) can be read to its end.
+        if chunked and environ.get("wsgi.input_terminated"):
+            body = b""
+            while len(body) <= self.limit and (piece := environ["wsgi.input"].read(self.limit + 1 - len(body))):
+                body += piece
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            del environ["HTTP_TRANSFER_ENCODING"]  # else Werkzeug ignores the length and streams again
+        return self.app(environ, start_response)
 
 
 def _configure_logging() -> None:

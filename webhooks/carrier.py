@@ -18,6 +18,7 @@ from telephony.events import event, logvalue
 from telephony.inbound import handle_inbound
 from telephony.models import Channel
 from telephony.providers import FormData, Provider, WebhookRequest
+from telephony.providers.base import WebhookKind
 from telephony.service import VOICE_REPEATS, VoiceScript
 from telephony.urls import menu_url
 from telephony.wording import words
@@ -28,30 +29,26 @@ log = logging.getLogger("webhooks")
 T = TypeVar("T")
 
 
-def signed_request(provider_name: str) -> tuple[Provider, WebhookRequest]:
+def signed_request(provider_name: str, kind: WebhookKind) -> tuple[Provider, WebhookRequest]:
     """The provider and the request as it signed it; aborts 404 (unknown) or 403 (bad signature).
 
-    The signed URL is PUBLIC_BASE_URL + path + the raw query. Behind a trusted proxy
-    (TRUST_PROXY), the URL the proxy reports (X-Forwarded-Proto/Host) is tried as well.
+    The signed URL is PUBLIC_BASE_URL + path + the raw query, and nothing else: a host named by
+    the request (Host, X-Forwarded-Host, even behind TRUST_PROXY) would accept signatures made
+    for any other origin the carrier account calls, a staging host's included.
     """
     provider = service().providers.get(provider_name)
     if provider is None:
         abort(404)
-    settings = service().settings
     query = request.query_string.decode("latin-1")
-    suffix = request.path + (f"?{query}" if query else "")
-    urls = [settings.public_base_url + suffix]
-    if settings.trust_proxy and request.host_url.rstrip("/") != settings.public_base_url:
-        urls.append(request.host_url.rstrip("/") + suffix)
+    url = service().settings.public_base_url + request.path + (f"?{query}" if query else "")
     body, form = _posted()
     headers = dict(request.headers)
-    for url in urls:
-        webhook = WebhookRequest(url, request.method, headers, form, body)
-        if provider.verify(webhook):
-            return provider, webhook
+    webhook = WebhookRequest(url, request.method, headers, form, body, kind)
+    if provider.verify(webhook):
+        return provider, webhook
     signature_headers = sorted(h for h in headers if "signature" in h.lower()) or ["none"]
-    event("webhook.signature_invalid", level=logging.WARNING, provider=provider_name,
-          urls=",".join(_redacted(u) for u in urls), signature_headers=",".join(signature_headers))  # fmt: skip
+    event("webhook.signature_invalid", level=logging.WARNING, provider=provider_name, urls=_redacted(url),
+          signature_headers=",".join(signature_headers))  # fmt: skip
     abort(403)
 
 
@@ -80,8 +77,12 @@ def _redacted(url: str) -> str:
 
 
 def attempt_index() -> int:
-    value = request.args.get("a", "")
-    return int(value) if value.isdigit() and len(value) < 4 else -1
+    return _small_number(request.args.get("a", ""))
+
+
+def _small_number(value: str) -> int:
+    """A short run of ASCII digits as a number, else -1 (`str.isdigit` takes "²", which int() refuses)."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 4 else -1
 
 
 def xml(template: str, **context: object) -> Response:
@@ -105,7 +106,7 @@ def goodbye(provider: Provider, script: VoiceScript) -> Response:
 
 @bp.post("/voice/<verification_id>")
 def answer_call(provider: str, verification_id: str) -> Response:
-    adapter, webhook = signed_request(provider)
+    adapter, webhook = signed_request(provider, "answer")
     settings = service().settings
     machine = settings.otp_voice_machine == "hangup" and adapter.answered_by_machine(webhook)
     gated = settings.otp_voice_press_key
@@ -120,13 +121,13 @@ def answer_call(provider: str, verification_id: str) -> Response:
 
 @bp.post("/voice/<verification_id>/menu")
 def call_menu(provider: str, verification_id: str) -> Response:
-    adapter, webhook = signed_request(provider)
+    adapter, webhook = signed_request(provider, "menu")
     digits = webhook.form.first("Digits")
-    repeats = request.args.get("r", "")
+    repeats = _small_number(request.args.get("r", ""))
     if request.args.get("g") == "1" and digits:
         next_repeats = 0  # the gate: any key, and the code is read for the first time
-    elif digits == "1" and repeats.isdigit() and int(repeats) < VOICE_REPEATS:
-        next_repeats = int(repeats) + 1
+    elif digits == "1" and 0 <= repeats < VOICE_REPEATS:
+        next_repeats = repeats + 1
     else:
         return goodbye(adapter, service().voice_script(provider, verification_id, -1, speak=False))
     return speak(
@@ -136,7 +137,7 @@ def call_menu(provider: str, verification_id: str) -> Response:
 
 @bp.post("/status/message/<verification_id>")
 def message_status(provider: str, verification_id: str) -> tuple[str, int]:
-    adapter, webhook = signed_request(provider)
+    adapter, webhook = signed_request(provider, "message_status")
     report = _parsed(adapter.message_status, webhook)
     service().on_status(provider, Channel.SMS, verification_id, attempt_index(), report)
     return "", 204
@@ -144,7 +145,7 @@ def message_status(provider: str, verification_id: str) -> tuple[str, int]:
 
 @bp.post("/status/call/<verification_id>")
 def call_status(provider: str, verification_id: str) -> tuple[str, int]:
-    adapter, webhook = signed_request(provider)
+    adapter, webhook = signed_request(provider, "call_status")
     report = _parsed(adapter.call_status, webhook)
     service().on_status(provider, Channel.CALL, verification_id, attempt_index(), report)
     return "", 204
@@ -152,7 +153,7 @@ def call_status(provider: str, verification_id: str) -> tuple[str, int]:
 
 @bp.post("/sms")
 def inbound_sms(provider: str) -> Response:
-    adapter, webhook = signed_request(provider)
+    adapter, webhook = signed_request(provider, "inbound_sms")
     message = _parsed(adapter.inbound_sms, webhook)
     text = handle_inbound(service(), provider, message)
     if not adapter.replies_inline:

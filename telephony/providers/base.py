@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 class FormData(dict[str, list[str]]):
@@ -18,6 +18,11 @@ class FormData(dict[str, list[str]]):
         return values[0] if values else default
 
 
+# Which webhook a request came to, as the route that received it says: a provider may sign some
+# more strongly than others, and must then hold each to its strongest.
+WebhookKind = Literal["answer", "menu", "call_status", "message_status", "inbound_sms"]
+
+
 @dataclass(frozen=True)
 class WebhookRequest:
     """A carrier's request as the provider signed it; built by `webhooks/`, no Flask past here."""
@@ -27,6 +32,7 @@ class WebhookRequest:
     headers: Mapping[str, str]
     form: FormData = field(default_factory=FormData)
     body: bytes = b""
+    kind: WebhookKind | None = None  # None (not known) gets the strictest check a provider has
 
     def header(self, name: str) -> str:
         """A header by name, whatever its spelling (HTTP header names are case-insensitive)."""
@@ -66,7 +72,9 @@ class Provider(Protocol):
         """Start one call that will fetch `answer_url`; returns the provider's call id."""
 
     def verify(self, request: WebhookRequest) -> bool:
-        """True when the request carries this provider's valid signature for `request.url`."""
+        """True when the request carries this provider's valid signature for `request.url`, of the
+        strongest kind the provider sends for `request.kind`; a nonce, where it sends one, is used
+        up. Never raises."""
 
     def answered_by_machine(self, request: WebhookRequest) -> bool:
         """True when the answer request says a machine (voicemail, fax) picked up."""

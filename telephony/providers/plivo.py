@@ -1,4 +1,4 @@
-"""Plivo: the official SDK for sending; V3 signatures (V2 where a callback carries only V2) for webhooks."""
+"""Plivo: the official SDK for sending; V3 signatures for webhooks (V2 alone only on messaging callbacks)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,12 @@ CALL_STATUSES = {  # CallStatus words, then HangupCause ones for a hangup that c
     "no-answer": "no-answer", "timeout": "no-answer", "failed": "failed", "cancel": "failed",
     "NORMAL_CLEARING": "completed", "USER_BUSY": "busy", "NO_ANSWER": "no-answer", "NO_USER_RESPONSE": "no-answer",
 }  # fmt: skip
-NONCE_SCOPE = "plivo-nonce"  # one store scope for every nonce: they name no verification
+NONCE_SCOPE = "plivo-nonce"  # one store scope for every nonce, V2 and V3 alike: they name no verification
+NONCE_TTL = 30 * 86400  # the contract's 30 days: far past any verification or carrier retry
+# Plivo signs only messaging callbacks with V2 alone; V2 binds neither body nor query, so every
+# other webhook (voice, and any the route did not name) must carry V3.
+V2_KINDS = ("message_status", "inbound_sms")
+NONCE_HEADERS = ("X-Plivo-Signature-V3-Nonce", "X-Plivo-Signature-V2-Nonce")
 
 
 def call_api(send: Callable[[], Any]) -> Any:
@@ -74,7 +79,6 @@ class PlivoProvider:
         self._credentials = (auth_id, auth_token)
         self._timeout = timeout
         self._store = store
-        self._nonce_ttl = max(ttl, 3600)  # a replay is harmless once its verification has expired
         # Plivo's detection runs beside the answer URL, not before it: `hangup` ends the call when
         # a machine is heard, which only OTP_VOICE_PRESS_KEY's gate makes airtight.
         self._detect = {"machine_detection": "hangup"} if detect_machines else {}
@@ -117,24 +121,23 @@ class PlivoProvider:
         return http.checked_id(getattr(response, "request_uuid", None), self.name, "request_uuid")
 
     def verify(self, request: WebhookRequest) -> bool:
-        v3 = bool(_header(request, "X-Plivo-Signature-V3") or _header(request, "X-Plivo-Signature-V3-Nonce"))
-        version = "V3" if v3 else "V2"
-        signature = _header(request, f"X-Plivo-Signature-{version}")
-        nonce = _header(request, f"X-Plivo-Signature-{version}-Nonce")
-        if not signature or not nonce or len(signature) > 1000 or len(nonce) > 100:  # V3 may list several
-            return False
-        if v3:
-            try:
-                form = dict(request.form)
-                valid = validate_v3_signature(request.method, request.url, nonce, self._token, signature, form)
-            except (exceptions.PlivoRestError, ValueError, TypeError):  # the SDK's own argument checks
-                return False
-        else:
-            # The contract accepts V2 on every Plivo webhook. V2 binds neither body nor query; the
-            # one-time nonce below is what keeps a captured request from being replayed.
+        v3 = _signature(request, "V3")
+        if v3 is not None:  # whenever V3 is sent it decides: dropping it must not leave the weaker V2
+            valid = v3_signature_valid(request, *v3, self._token)
+        elif request.kind in V2_KINDS and (v2 := _signature(request, "V2")) is not None:
+            signature, nonce = v2
             valid = v2_signature_valid(request.url, nonce, signature, self._token)
-        # A nonce is accepted once: a replayed answer request must not hear the code again.
-        return valid and self._store.first_seen(NONCE_SCOPE, f"{version}:{nonce}", ttl=self._nonce_ttl)
+        else:
+            return False
+        return valid and self._first_use(request)
+
+    def _first_use(self, request: WebhookRequest) -> bool:
+        """Uses up every nonce the request carries: a captured request replayed with only some of
+        its headers (its V2 pair alone, say) finds its nonce already spent."""
+        nonces = [n for n in dict.fromkeys(_header(request, h) for h in NONCE_HEADERS) if n]
+        if any(len(nonce) > 100 for nonce in nonces):  # a store key per nonce: no room for a made-up essay
+            return False
+        return all(self._store.first_seen(NONCE_SCOPE, nonce, ttl=NONCE_TTL) for nonce in nonces)
 
     def answered_by_machine(self, request: WebhookRequest) -> bool:
         # Plivo reports detection in its own callback; an answer request carrying `Machine` is believed.
@@ -159,8 +162,29 @@ class PlivoProvider:
         return InboundSms(message_id, _number(sender), _number(recipient), request.form.first("Text"))
 
 
+def _signature(request: WebhookRequest, version: str) -> tuple[str, str] | None:
+    """(signature, nonce) when either header of `version` is present; both empty or too long fail later."""
+    signature = _header(request, f"X-Plivo-Signature-{version}")
+    nonce = _header(request, f"X-Plivo-Signature-{version}-Nonce")
+    if not signature and not nonce:
+        return None
+    return signature, nonce
+
+
+def v3_signature_valid(request: WebhookRequest, signature: str, nonce: str, token: str) -> bool:
+    """Plivo's voice signature (body and query included), through its SDK."""
+    if not signature or not nonce or len(signature) > 1000 or len(nonce) > 100:  # the header may list several
+        return False
+    try:
+        return validate_v3_signature(request.method, request.url, nonce, token, signature, dict(request.form))
+    except (exceptions.PlivoRestError, ValueError, TypeError):  # the SDK's own argument checks
+        return False
+
+
 def v2_signature_valid(url: str, nonce: str, signature: str, token: str) -> bool:
     """Plivo's messaging signature, as `plivo.utils.validate_signature` but compared in constant time."""
+    if not signature or not nonce or len(signature) > 1000 or len(nonce) > 100:
+        return False
     parts = urlsplit(url)
     signed = urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) + nonce  # the query is not signed
     expected = base64.b64encode(hmac.new(token.encode(), signed.encode(), hashlib.sha256).digest())

@@ -5,7 +5,10 @@ The `signalwire` package is not used: it pins a 2021 twilio SDK (see PROTOCOLS.m
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from twilio.request_validator import RequestValidator
@@ -33,7 +36,9 @@ def _fields(request: WebhookRequest) -> FormData:
         return request.form
     try:
         data = json.loads(request.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth: no fields
+        return request.form
+    if not isinstance(data, dict):
         return request.form
     return FormData({k: [str(v)] for k, v in data.items() if isinstance(v, str | int | float)})
 
@@ -85,8 +90,16 @@ class SignalWireProvider:
         signature = next((s for s in (_header(request, h) for h in SIGNATURE_HEADERS) if s), "")
         if not signature or len(signature) > 200:
             return False
-        if "bodySHA256=" in request.url:  # JSON body: the URL carries its hash and the body is not signed
-            return self._validator.validate(request.url, request.body.decode("utf-8", "replace"), signature)
+        hashes = parse_qs(urlsplit(request.url).query, keep_blank_values=True).get("bodySHA256")
+        if hashes is not None:  # the URL signs the body's hash, and the body is read only once it matches
+            digest = hashlib.sha256(request.body).hexdigest().encode()
+            return (
+                len(hashes) == 1
+                and hmac.compare_digest(digest, hashes[0].encode())
+                and twilio.signed_form(self._validator, request.url, FormData(), signature)
+            )
+        # Form fields, or a flat JSON object signed as if it were a form: it must be read to be
+        # checked, so only once a signature of the right shape is there.
         return twilio.signed_form(self._validator, request.url, _fields(request), signature)
 
     def answered_by_machine(self, request: WebhookRequest) -> bool:
