@@ -17,10 +17,11 @@ class ServiceError(Exception):
     code = "invalid_request"
     status = 400
 
-    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: int | None = None, extra: dict | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self.extra = extra or {}  # top-level fields the answer carries beside `error`
 
 
 class InvalidRequest(ServiceError):
@@ -66,7 +67,15 @@ class ProviderFailed(ServiceError):
 
 
 class StoreUnavailable(ServiceError):
+    """The store did not answer. `applied` says what is known of the change asked for: False when
+    it cannot have happened (no connection), None when it may have (a write that timed out)."""
+
     code, status = "store_unavailable", 503
+
+    def __init__(self, message: str, *, applied: bool | None = False) -> None:
+        outcome = "not_applied" if applied is False else "unknown"
+        super().__init__(message, extra={"outcome": outcome})
+        self.applied = applied
 
 
 class ProviderError(Exception):

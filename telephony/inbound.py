@@ -6,7 +6,9 @@ verification through the service, so they obey the same limits and cooldowns as 
 
 from __future__ import annotations
 
-from telephony.errors import NotFound, NotPending, OptedOut, ProviderFailed, RateLimited
+import contextlib
+
+from telephony.errors import NotFound, NotPending, OptedOut, ProviderFailed, RateLimited, StoreUnavailable
 from telephony.events import event
 from telephony.models import Channel
 from telephony.phone import InvalidPhoneNumber, to_e164
@@ -17,17 +19,35 @@ from telephony.wording import locale_for, reply
 STOP = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START = frozenset({"START", "UNSTOP", "YES"})
 SEEN_FOR = 7 * 86400  # carriers retry for hours at most; a week covers every retry policy
+CLAIM_FOR = 60  # a message being handled; a claim left by a process that died lapses after this
 
 
 def handle_inbound(service: VerificationService, provider: str, message: InboundSms) -> str | None:
-    """The reply text for an inbound SMS, or None for no reply (unknown words, repeats)."""
+    """The reply text for an inbound SMS, or None for no reply (unknown words, repeats, refused replies).
+
+    A message is claimed while it is handled and marked seen only once handled: if the store
+    fails half-way, the carrier's retry is handled again rather than dropped as a duplicate
+    (every keyword is safe to apply twice: opt-outs are idempotent, sends have cooldowns).
+    """
     try:
         number = to_e164(message.from_number)
     except InvalidPhoneNumber:
         return None  # short codes and alphanumeric senders cannot verify anything
-    if not service.store.first_seen(number, f"{provider}:{message.message_id}", ttl=SEEN_FOR):
+    seen = f"{provider}:{message.message_id}"
+    if not service.store.first_seen(number, seen, ttl=CLAIM_FOR):
         event("sms.inbound_repeat", provider=provider, message=message.message_id)
         return None
+    try:
+        text = _handle(service, provider, message, number)
+    except Exception:
+        with contextlib.suppress(StoreUnavailable):
+            service.store.forget(number, seen)  # else the claim lapses after CLAIM_FOR
+        raise
+    service.store.remember(number, seen, ttl=SEEN_FOR)
+    return text if text is None or service.may_reply(number) else None
+
+
+def _handle(service: VerificationService, provider: str, message: InboundSms, number: str) -> str | None:
     keyword = "".join(message.body.split()).upper()
     locale = locale_for(number)
     brand = service.settings.otp_brand

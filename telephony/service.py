@@ -24,6 +24,7 @@ from telephony.errors import (
     ProviderError,
     ProviderFailed,
     RateLimited,
+    ServiceError,
     StoreUnavailable,
 )
 from telephony.events import event
@@ -98,7 +99,7 @@ class VerificationService:
             raise InvalidRequest("channel must be sms, call or auto")
         if locale is not None and locale not in LOCALES:
             raise InvalidRequest(f"locale must be one of {', '.join(LOCALES)}")
-        landline = check_destination(number, self.settings.allowed_countries) == "fixed_line"
+        landline = self.destination(number) == "fixed_line"
         now = round(self.clock(), 3)  # milliseconds, as the store keeps them
         vid = self.store.names.new_verification_id(number)
         mac, sealed = self.vault.seal(vid, new_code(self.settings.otp_length))
@@ -160,6 +161,24 @@ class VerificationService:
         v = self._apply(self.get(verification_id), Cancel()).verification
         event("verification.canceled", v)
         return v
+
+    def destination(self, number: str) -> str:
+        """The number's line type for channel choice; refuses countries and ranges we never send to."""
+        return check_destination(number, self.settings.allowed_countries, self.settings.allowed_number_types)
+
+    def may_reply(self, number: str) -> bool:
+        """Whether a keyword reply may go to `number`: the destination rules of every send, and a
+        limit of its own per number (a reply costs as much as a code, and anyone can ask for one)."""
+        try:
+            self.destination(number)
+        except ServiceError as exc:
+            event("reply.refused", reason=exc.code, to=mask(number))
+            return False
+        plan = SendPlan(number, self.settings.limit_replies, (), (), None, check_opt_out=False, kind="r")
+        admission = self.store.admit(plan)
+        if not admission.ok:
+            event("reply.refused", reason=admission.outcome, to=mask(number), retry_after=admission.retry_after)
+        return admission.ok
 
     def parse_number(self, raw: object) -> str:
         if not isinstance(raw, str):

@@ -72,7 +72,8 @@ class RedisServer:
             pytest.fail("redis-server is not installed (the README says how to get it)")
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log"), *extra],
+             "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log"),
+             "--enable-debug-command", "local", *extra],  # DEBUG SLEEP: a stalled server, in tests
         )  # fmt: skip
         client = redis.Redis(port=self.port)
         deadline = time.monotonic() + 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 from typing import Any
 
@@ -72,11 +73,28 @@ def answer(v: Verification, status: int = 200, **extra: Any) -> tuple[Response, 
     return json_response({**public_view(v), **extra}, status), status
 
 
+def origin(client_ip: str | None) -> Origin:
+    """Who a start is counted against. A backend calling with an API key sends from one address for
+    all its users: its own address says nothing, so the key is counted, and the end user's address
+    when the backend passes it as `client_ip`. Without a key the caller is the user (demo, development)."""
+    api_key = g.get("api_key")
+    if api_key is None:
+        return Origin(ip=request.remote_addr)
+    if client_ip is None:
+        return Origin(api_key=api_key)
+    try:
+        address = ipaddress.ip_address(client_ip.strip())
+    except ValueError:
+        raise InvalidRequest("`client_ip` must be an IPv4 or IPv6 address.") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped  # ::ffff:203.0.113.7 is 203.0.113.7: one counter, not two
+    return Origin(ip=str(address), api_key=api_key)
+
+
 @bp.post("/verifications")
 def start_verification() -> tuple[Response, int]:
-    data = body("to", "channel", "locale", required=("to",))
-    origin = Origin(ip=request.remote_addr, api_key=g.get("api_key"))
-    v = service().start(data["to"], data.get("channel", "sms"), data.get("locale"), origin)
+    data = body("to", "channel", "locale", "client_ip", required=("to",))
+    v = service().start(data["to"], data.get("channel", "sms"), data.get("locale"), origin(data.get("client_ip")))
     response, status = answer(v, 201)
     response.headers["Location"] = f"{request.script_root}/v1/verifications/{v.id}"
     return response, status

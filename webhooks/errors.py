@@ -26,15 +26,18 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, *, retry_after: int | None = None) -> Response:
-    response = json_response({"error": {"code": code, "message": message}}, status)
+def error_response(
+    status: int, code: str, message: str, *, retry_after: int | None = None, extra: dict | None = None
+) -> Response:
+    """The contract's error shape; `extra` adds top-level fields beside `error` (the 503's `outcome`)."""
+    response = json_response({"error": {"code": code, "message": message}, **(extra or {})}, status)
     if retry_after is not None:
         response.headers["Retry-After"] = str(max(1, retry_after))
     return response
 
 
 def _service_error(exc: ServiceError) -> Response:
-    return error_response(exc.status, exc.code, exc.message, retry_after=exc.retry_after)
+    return error_response(exc.status, exc.code, exc.message, retry_after=exc.retry_after, extra=exc.extra)
 
 
 def _http_error(exc: HTTPException) -> Response:

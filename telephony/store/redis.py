@@ -34,7 +34,6 @@ from typing import Any, TypeVar
 import redis
 
 from telephony.errors import StoreUnavailable
-from telephony.events import logvalue
 from telephony.lifecycle import CALL_RANK, FAILED, MESSAGE_RANK, CheckOutcome, Receipt
 from telephony.limits import Admission, CheckPolicy, SendPlan
 from telephony.models import SHORT_TEXT, Verification, from_record, to_record
@@ -52,17 +51,31 @@ _MESSAGE_RANKS, _CALL_RANKS = json.dumps(MESSAGE_RANK), json.dumps(CALL_RANK)
 _FAILED = json.dumps(sorted(FAILED))
 
 
+_READS = frozenset({"get", "latest_for", "opted_out", "outbox_list"})
+
+
 def _fail_closed(method: Callable[..., T]) -> Callable[..., T]:
-    """Any Redis failure becomes `StoreUnavailable`: callers then send nothing, approve nothing."""
+    """Any Redis failure becomes `StoreUnavailable`: callers then send nothing, approve nothing.
+
+    A write whose answer timed out may still have run (Redis queues the script behind a stall and
+    runs it later): its outcome is unknown, and the error says so rather than "nothing happened".
+    """
+    unknown_on_timeout = method.__name__ not in _READS
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> T:
         try:
             return method(*args, **kwargs)
         except redis.RedisError as exc:
-            op, error = logvalue(method.__name__), logvalue(type(exc).__name__)
-            log.warning("event=store.unavailable op=%s error=%s", op, error)
-            raise StoreUnavailable("The store cannot be reached; try again shortly.") from exc
+            unknown = unknown_on_timeout and isinstance(exc, redis.TimeoutError)
+            log.warning("event=store.unavailable op=%s error=%s", method.__name__, type(exc).__name__)
+            if unknown:
+                raise StoreUnavailable(
+                    "The store did not answer in time; this change may or may not have been made. "
+                    "Read the verification (GET) before trying again.",
+                    applied=None,
+                ) from exc
+            raise StoreUnavailable("The store cannot be reached; nothing was changed. Try again shortly.") from exc
 
     return wrapper
 
