@@ -80,7 +80,7 @@ def measure_memory(url: str, count: int = 100_000) -> Memory:
         count=count,
         bytes_per_verification=(after - before) / count,
         hash_usage=int(client.memory_usage(key, samples=0) or 0),
-        latest_usage=int(client.memory_usage(keys.latest(made[0].to), samples=0) or 0),
+        latest_usage=int(client.memory_usage(seed.names_for(service.settings).latest(made[0].to), samples=0) or 0),
         encoding=str(client.object("encoding", key)),
         fields=len(record),
         longest_field=(longest[0], len(longest[1])),

@@ -1,7 +1,7 @@
 """Verifications for the load to refer to, and the requests that refer to them.
 
 Records are built with the domain's own code, exactly as `VerificationService.start` leaves them
-after a send the provider accepted: `new_verification_id`, `CodeVault.seal`, `first_send`, then
+after a send the provider accepted: `KeyNames.new_verification_id`, `CodeVault.seal`, `first_send`, then
 `step(SendAccepted)` and the save's version bump, written with `models.to_record` under the keys of
 `store/keys.py` (a hash with the verification's expiry plus the number's `latest` pointer, as
 `RedisStore.admit` writes them). Writing them in pipelines instead of one `start` each only makes
@@ -24,8 +24,9 @@ from bench.common import API_KEY, TWILIO
 from telephony.codes import CodeVault, new_code
 from telephony.config import Settings
 from telephony.lifecycle import Context, SendAccepted, first_send, step
-from telephony.models import Status, Verification, new_verification_id, to_record
+from telephony.models import Status, Verification, to_record
 from telephony.store import keys
+from telephony.store.keys import KeyNames
 from telephony.wording import locale_for
 
 
@@ -58,7 +59,7 @@ def _locale(e164: str) -> str:
 
 def build(settings: Settings, vault: CodeVault, number: str, mode: str, now: float) -> tuple[Verification, str]:
     """A pending verification after its first send was accepted by Twilio (SMS or call)."""
-    vid = new_verification_id(number)
+    vid = names_for(settings).new_verification_id(number)
     code = new_code(settings.otp_length)
     mac, sealed = vault.seal(vid, code)
     v = Verification(
@@ -74,15 +75,21 @@ def build(settings: Settings, vault: CodeVault, number: str, mode: str, now: flo
     return accepted.with_changes(version=accepted.version + 1), code  # the save after the send bumps it
 
 
-def write(client, records: Iterable[tuple[str, dict[str, str], int]], batch: int = 2000) -> int:
-    """Write (id, record, expiry ms) as the store does: the hash, its expiry, the number's pointer."""
+def names_for(settings: Settings) -> KeyNames:
+    """The key names the app built from these settings uses (keyed from SECRET_KEY)."""
+    return KeyNames(settings.secret_key, settings.secret_key_fallbacks)
+
+
+def write(client, names: KeyNames, records: Iterable[tuple[str, dict[str, str], int]], batch: int = 2000) -> int:
+    """Write (id, record, expiry ms) as the store does: the hash with the keyed names of the number
+    and its prefix, its expiry, the number's pointer."""
     pipe = client.pipeline(transaction=False)
     count = 0
     for vid, record, expires_ms in records:
         key = keys.verification(vid)
-        pipe.hset(key, mapping=record)
+        pipe.hset(key, mapping={**record, "n": names.number(record["t"]), "q": names.prefix(record["t"])})
         pipe.pexpireat(key, expires_ms)
-        pipe.set(keys.latest(record["t"]), vid, pxat=expires_ms)
+        pipe.set(names.latest(record["t"]), vid, pxat=expires_ms)
         count += 1
         if count % batch == 0:
             pipe.execute()
@@ -100,6 +107,7 @@ def seed(
     `build` would give for them, at a tenth of the cost.
     """
     now = time.time()
+    names = names_for(settings)
     template, _ = build(settings, vault, number(first_number), mode, now)
     base = to_record(template)
     template_pid = template.attempts[0].provider_id or ""
@@ -108,14 +116,14 @@ def seed(
     records = []
     for i in range(count):
         to = number(first_number + i)
-        vid = new_verification_id(to)
+        vid = names.new_verification_id(to)
         code = new_code(settings.otp_length)
         mac, sealed = vault.seal(vid, code)
         pid = template_pid[:2] + secrets.token_hex(16)
         record = {**base, "t": to, "h": mac, "x": sealed, "i0": pid}
         records.append((vid, record, expires_ms))
         made.append(Seeded(vid, to, code, pid))
-    write(client, records)
+    write(client, names, records)
     return made
 
 

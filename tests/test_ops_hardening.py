@@ -271,10 +271,10 @@ def test_production_refuses_weak_settings(change: dict, variable: str) -> None:
     assert settings.app_env == "test"
 
 
-LIMITS = ("OTP_LIMIT_NUMBER", "OTP_LIMIT_PREFIX", "OTP_LIMIT_COUNTRY", "OTP_LIMIT_IP", "OTP_LIMIT_API_KEY",
-          "OTP_LIMIT_CHECKS")  # fmt: skip
 FIELDS = {"OTP_LIMIT_NUMBER": "limit_number", "OTP_LIMIT_PREFIX": "limit_prefix", "OTP_LIMIT_COUNTRY": "limit_country",
-          "OTP_LIMIT_IP": "limit_ip", "OTP_LIMIT_API_KEY": "limit_api_key", "OTP_LIMIT_CHECKS": "limit_checks"}  # fmt: skip
+          "OTP_LIMIT_IP": "limit_ip", "OTP_LIMIT_API_KEY": "limit_api_key", "OTP_LIMIT_REPLIES": "limit_replies",
+          "OTP_LIMIT_CHECKS": "limit_checks"}  # fmt: skip
+LIMITS = tuple(FIELDS)
 
 
 @pytest.mark.parametrize("name", LIMITS)
@@ -306,4 +306,4 @@ def test_a_copied_env_example_starts_with_every_protection_on(tmp_path, monkeypa
         assert getattr(settings, name) == getattr(defaults, name), name
     assert settings.limit_number and settings.pumping is not None
     names = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
-    assert {"METRICS_TOKEN", "OTP_ALLOWED_NUMBER_TYPES"} <= names
+    assert {"METRICS_TOKEN", "OTP_ALLOWED_NUMBER_TYPES", *FIELDS} <= names
