@@ -67,7 +67,7 @@ def _handle(service: VerificationService, provider: str, message: InboundSms, nu
     return None
 
 
-def _send_again(service: VerificationService, number: str, channel: str, locale: str) -> str:
+def _send_again(service: VerificationService, number: str, channel: str, locale: str) -> str | None:
     brand = service.settings.otp_brand
     vid = service.store.latest_for(number)
     try:

@@ -361,3 +361,34 @@ def test_names_survive_a_secret_key_rotation(redis_url: str, twilio_api: respons
     start_again = {**stop, "MessageSid": "SMrot2", "Body": "START"}
     assert signed_post(after, f"{BASE_URL}/webhooks/twilio/sms", start_again).status_code == 200
     assert start(after, VICTIM).status_code == 201  # and a START after it clears it
+
+
+@pytest.mark.redis
+def test_opt_outs_outlive_the_fallback_once_the_worker_renamed_them(
+    redis_url: str, twilio_api: responses.RequestsMock
+) -> None:
+    """Opt-outs never expire: the worker names them under the new key while the old is a fallback."""
+    old = {**BASE_CONFIG, "REDIS_URL": redis_url, "OTP_PROVIDER": "twilio", **TWILIO}
+    stop = {"MessageSid": "SMrk", "From": VICTIM, "To": TWILIO["TWILIO_FROM"], "Body": "STOP"}
+    assert signed_post(create_app(old).test_client(), f"{BASE_URL}/webhooks/twilio/sms", stop).status_code == 200
+    new_key = "the-new-secret-key-0123456789abcdef"
+    rotating = create_app({**old, "SECRET_KEY": new_key, "SECRET_KEY_FALLBACKS": old["SECRET_KEY"]})
+    assert rotating.test_cli_runner().invoke(args=["otp", "worker", "--once"]).exit_code == 0
+    after = create_app({**old, "SECRET_KEY": new_key}).test_client()  # the fallback dropped
+    assert start(after, VICTIM).status_code == 403
+    assert start(after, NUMBER).status_code == 201
+
+
+@pytest.mark.redis
+def test_rekey_moves_opt_outs_named_by_an_older_release(redis_url: str) -> None:
+    """Releases before keyed names kept `otp:{tag}:optout:<e164>`: upgrading must not forget a STOP."""
+    admin = redis.Redis.from_url(redis_url, decode_responses=True)
+    legacy = "otp:{" + hashlib.blake2b(VICTIM[:-4].encode(), digest_size=4).hexdigest() + "}:optout:" + VICTIM
+    admin.set(legacy, "1")
+    app = create_app({**BASE_CONFIG, "REDIS_URL": redis_url})
+    result = app.test_cli_runner().invoke(args=["otp", "rekey"])
+    assert result.exit_code == 0 and "renamed 1 opt-out" in result.output
+    assert admin.exists(legacy) == 0
+    assert not any(VICTIM[1:] in name for name in admin.keys("otp:*"))
+    assert start(app.test_client(), VICTIM).status_code == 403
+    assert "renamed 0 opt-out" in app.test_cli_runner().invoke(args=["otp", "rekey"]).output

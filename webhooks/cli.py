@@ -47,6 +47,7 @@ def start_timer_thread(verification: VerificationService, interval: float = 1.0)
 def worker(interval: float, once: bool) -> None:
     """Fire SMS-to-call fallback timers (run one or more beside the web processes)."""
     verification = service()
+    _rekey(verification)
     if once:
         click.echo(f"fired {verification.fire_due_timers()} timer(s)")
         return
@@ -56,6 +57,27 @@ def worker(interval: float, once: bool) -> None:
         fire_timers_forever(verification, interval, stop)
     except KeyboardInterrupt:
         stop.set()
+
+
+@otp.command("rekey")
+def rekey() -> None:
+    """Name every opt-out under the current SECRET_KEY (the worker also does this when it starts)."""
+    try:
+        moved = service().store.rekey_opt_outs()
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo(f"renamed {moved} opt-out(s) under the current SECRET_KEY")
+
+
+def _rekey(verification: VerificationService) -> None:
+    """Opt-outs never expire: after a SECRET_KEY rotation (or an upgrade that renamed keys) they
+    are renamed under the current key while the old one is still a fallback."""
+    try:
+        moved = verification.store.rekey_opt_outs()
+    except StoreUnavailable:
+        return  # logged by the store; the next worker start tries again
+    if moved:
+        log.info("event=opt_outs.rekeyed count=%d", moved)
 
 
 def _fail(exc: ServiceError) -> None:

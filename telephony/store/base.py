@@ -100,6 +100,10 @@ class Store(Protocol):
     def set_opted_out(self, e164: str, opted_out: bool) -> None:
         """Record a STOP (True) or a START (False); kept until changed."""
 
+    def rekey_opt_outs(self) -> int:
+        """Rename every opt-out kept under an older key (SECRET_KEY_FALLBACKS, or an older release's
+        naming) to the current key's name; how many moved. Run by the worker at start."""
+
     def schedule(self, verification_id: str, at: float) -> None:
         """(Re)arm the verification's one fallback timer for `at` (epoch seconds); survives restarts.
 

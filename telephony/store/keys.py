@@ -8,6 +8,8 @@ and of its verifications shares one Redis Cluster slot and one script may touch 
 
 During a SECRET_KEY rotation the names under each of SECRET_KEY_FALLBACKS are still read where a
 record outlives the rotation (opt-outs, a number's newest verification); writes use the new key.
+An opt-out, the one record that never expires, holds its number encrypted (`seal`), so the worker
+can rename every opt-out under the new key (`RedisStore.rekey_opt_outs`) before the fallback goes.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import secrets
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from telephony.models import prefix_of, tag_of
@@ -47,10 +52,35 @@ class KeyNames:
         # No secret (a store built bare, as in some tests): a random key, never an unkeyed digest.
         secret = secret or secrets.token_urlsafe(32)
         self._keys = [_derive(s) for s in (secret, *fallbacks)]
+        self._ciphers = [AESGCM(_derive(s, b"otp number seal v1")) for s in (secret, *fallbacks)]
 
     @property
     def rotating(self) -> bool:
         return len(self._keys) > 1
+
+    @property
+    def generations(self) -> range:
+        """Key indexes: 0 the current secret, then each of SECRET_KEY_FALLBACKS."""
+        return range(len(self._keys))
+
+    def seal(self, e164: str) -> str:
+        """The number, encrypted under the current key: the value of a record that must outlive a
+        rotation (an opt-out), so it can be named again under a new key without keeping the old one."""
+        nonce = os.urandom(12)
+        return _b64(nonce + self._ciphers[0].encrypt(nonce, e164.encode(), b"number"))
+
+    def unseal(self, sealed: str) -> str | None:
+        """The number a `seal` holds, under any configured key; None when none opens it."""
+        try:
+            raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
+        except ValueError:
+            return None
+        for cipher in self._ciphers:
+            try:
+                return cipher.decrypt(raw[:12], raw[12:], b"number").decode()
+            except (InvalidTag, ValueError):
+                continue
+        return None
 
     def _digest(self, text: str, size: int, key_index: int = 0) -> bytes:
         return hmac.new(self._keys[key_index], text.encode(), hashlib.sha256).digest()[:size]
@@ -112,8 +142,8 @@ class KeyNames:
         return _key(scope, "e", event_id)
 
 
-def _derive(secret: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"otp key names v1").derive(secret.encode())
+def _derive(secret: str, label: bytes = b"otp key names v1") -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(secret.encode())
 
 
 def _b64(raw: bytes) -> str:

@@ -231,6 +231,9 @@ class MemoryStore:
         with self._lock:
             (self._opted_out.add if opted_out else self._opted_out.discard)(e164)
 
+    def rekey_opt_outs(self) -> int:
+        return 0  # opt-outs are kept by number here: no key name to change
+
     def schedule(self, verification_id: str, at: float) -> None:
         with self._lock:
             self._due[verification_id] = at

@@ -349,12 +349,42 @@ class RedisStore:
     def set_opted_out(self, e164: str, opted_out: bool) -> None:
         pipe = self._redis.pipeline(transaction=True)
         if opted_out:
-            pipe.set(self.names.opt_out(e164), "1")
+            pipe.set(self.names.opt_out(e164), self.names.seal(e164))  # the number, for a rekey
         else:
             pipe.delete(self.names.opt_out(e164))
-        for index in range(1, len(self.names._keys)):  # a START also clears a STOP from before a rotation
+        for index in self.names.generations[1:]:  # a START also clears a STOP from before a rotation
             pipe.delete(self.names.opt_out(e164, index))
         pipe.execute()
+
+    @_fail_closed
+    def rekey_opt_outs(self) -> int:
+        """Name every opt-out under the current key: those recorded under a SECRET_KEY_FALLBACKS
+        key, and those left by versions that named keys by the number (`otp:{tag}:optout:<e164>`).
+        Returns how many moved. Each move is a WATCHed transaction: a START that deletes the old
+        key meanwhile is never undone."""
+        moved = 0
+        for pattern in ("otp:{*}:o:*", "otp:{*}:optout:*"):
+            for key in self._redis.scan_iter(match=pattern, count=1000):
+                moved += self._rekey(key)
+        return moved
+
+    def _rekey(self, key: str) -> int:
+        with self._redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(key)
+                if ":optout:" in key:
+                    e164: str | None = key.split(":optout:", 1)[1]
+                else:
+                    e164 = self.names.unseal(pipe.get(key) or "")
+                if not e164 or not e164.startswith("+") or self.names.opt_out(e164) == key:
+                    return 0
+                pipe.multi()
+                pipe.set(self.names.opt_out(e164), self.names.seal(e164))
+                pipe.delete(key)
+                pipe.execute()
+                return 1
+            except redis.WatchError:
+                return 0  # changed meanwhile (a START, or another worker moved it)
 
     @_fail_closed
     def schedule(self, verification_id: str, at: float) -> None:
