@@ -14,6 +14,7 @@ from telephony.models import public_view
 from telephony.service import VerificationService
 from telephony.urls import inbound_sms_url
 from webhooks.context import service
+from webhooks.metrics import share_across_processes
 from webhooks.simulate import simulate
 
 otp = AppGroup("otp", help="Phone verification commands.")
@@ -46,6 +47,7 @@ def start_timer_thread(verification: VerificationService, interval: float = 1.0)
 @click.option("--once", is_flag=True, help="Fire the timers due now, then exit.")
 def worker(interval: float, once: bool) -> None:
     """Fire SMS-to-call fallback timers (run one or more beside the web processes)."""
+    share_across_processes()  # the fallbacks it places are counted on the web processes' /metrics
     verification = service()
     _rekey(verification)
     if once:

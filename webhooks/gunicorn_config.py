@@ -2,14 +2,15 @@
 
 The worker model (4 sync workers, as in the Procfile) is the one bench/RESULTS.md chose on 2 cores:
 gthread had more throughput but p99 up to twice as long. WEB_CONCURRENCY and WEB_THREADS override
-it where the Procfile's flags are not given (the Docker image). Metrics from every worker are
-added up through PROMETHEUS_MULTIPROC_DIR.
+it where the Procfile's flags are not given (the Docker image). Metrics from every worker, and
+from `otp worker`, are added up through one PROMETHEUS_MULTIPROC_DIR (webhooks/metrics.py).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+
+from webhooks import metrics
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
 threads = int(os.environ.get("WEB_THREADS", "1"))
@@ -19,9 +20,13 @@ timeout = 30
 graceful_timeout = 20
 keepalive = 5
 
-# Set before any worker imports prometheus_client, so all of them share one directory.
-if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # not setdefault: it would make a directory every time
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="otp-metrics-")
+# In the master, before any worker is forked and counts: every worker inherits the directory.
+_multiproc_dir = metrics.share_across_processes()
+
+
+def on_starting(server: object) -> None:
+    if _multiproc_dir == metrics.default_directory():
+        metrics.forget_dead_processes(_multiproc_dir)
 
 
 def child_exit(server: object, worker: object) -> None:

@@ -1,7 +1,10 @@
 """Prometheus metrics at /metrics, fed by domain events and request timing.
 
-Under gunicorn with several workers, set PROMETHEUS_MULTIPROC_DIR (webhooks/gunicorn_config.py
-does) and /metrics adds up every worker's numbers.
+Several processes add up through one PROMETHEUS_MULTIPROC_DIR: gunicorn's workers and the
+`otp worker` (which places the fallback calls) call `share_across_processes()` before they count
+anything. prometheus_client decides once, when it is imported, whether it counts in memory or in
+that directory, so it is imported only on first use: importing this module (as gunicorn's config
+does, before the variable is set) must not fix the choice.
 
 Every label value comes from a fixed set (anything else is `other`): each new value is a new
 series, and under gunicorn a new file per worker, so a label a client could choose would let
@@ -10,21 +13,18 @@ anyone grow our memory and disk without limit.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import hmac
 import ipaddress
 import os
+import re
+import tempfile
 import time
+from pathlib import Path
 from typing import get_args
 
 from flask import Blueprint, Flask, Response, g, request
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
 
 from telephony.config import PROVIDERS
 from telephony.errors import ServiceError
@@ -33,6 +33,7 @@ from telephony.lifecycle import Event
 from telephony.models import Channel, Verification
 from webhooks.context import service
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 bp = Blueprint("metrics", __name__)
 
 OTHER = "other"
@@ -60,50 +61,112 @@ class MetricsForbidden(ServiceError):
     code, status = "forbidden", 403
 
 
-SENDS = Counter("otp_sends_total", "Provider attempts and their statuses.", ["channel", "provider", "status"])
-CHECKS = Counter("otp_checks_total", "Code checks by outcome.", ["outcome"])
-APPROVALS = Counter("otp_approvals_total", "Verifications approved.")
-FALLBACKS = Counter("otp_fallbacks_total", "SMS-to-call fallbacks placed.", ["trigger"])
-REFUSED = Counter("otp_sends_refused_total", "Sends refused by a limit.", ["reason"])
-SIGNATURES = Counter("otp_webhook_signatures_rejected_total", "Webhooks refused for their signature.", ["provider"])
-LATENCY = Histogram(
-    "otp_request_duration_seconds", "Request latency.", ["endpoint", "method", "status"],
-    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-)  # fmt: skip
+def default_directory() -> Path:
+    """The directory every process of this checkout finds without being told: the web workers and
+    the worker started from the same Procfile agree on it, and each start reuses it (a fresh one
+    per start left an empty directory behind every time)."""
+    checkout = str(Path(__file__).resolve().parent.parent).encode()
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"otp-metrics-{uid}-{hashlib.sha256(checkout).hexdigest()[:12]}"
+
+
+def share_across_processes() -> Path:
+    """Count into PROMETHEUS_MULTIPROC_DIR (set to `default_directory()` when unset), so /metrics
+    adds up every process that calls this before it counts. Returns the directory."""
+    if not os.environ.get(MULTIPROC_ENV):
+        os.environ[MULTIPROC_ENV] = str(default_directory())
+    directory = Path(os.environ[MULTIPROC_ENV])
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if hasattr(os, "getuid") and directory.stat().st_uid != os.getuid():
+        # In a shared /tmp another user could have made it first and would read or forge our numbers.
+        raise RuntimeError(f"{directory} belongs to another user; set {MULTIPROC_ENV} to a directory of ours")
+    return directory
+
+
+def forget_dead_processes(directory: Path) -> int:
+    """Remove the files of processes that no longer run (a previous start's), so the directory does
+    not grow with every restart. Only for `default_directory()`: its processes share this machine's
+    process ids, which a directory shared between containers does not. Returns how many went."""
+    removed = 0
+    for path in directory.glob("*.db"):
+        found = re.search(r"_(\d+)\.db$", path.name)
+        if found and not _alive(int(found.group(1))):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Histogram
+
+        self.sends = Counter(
+            "otp_sends_total", "Provider attempts and their statuses.", ["channel", "provider", "status"]
+        )
+        self.checks = Counter("otp_checks_total", "Code checks by outcome.", ["outcome"])
+        self.approvals = Counter("otp_approvals_total", "Verifications approved.")
+        self.fallbacks = Counter("otp_fallbacks_total", "SMS-to-call fallbacks placed.", ["trigger"])
+        self.refused = Counter("otp_sends_refused_total", "Sends refused by a limit.", ["reason"])
+        self.signatures = Counter(
+            "otp_webhook_signatures_rejected_total", "Webhooks refused for their signature.", ["provider"]
+        )
+        self.latency = Histogram(
+            "otp_request_duration_seconds", "Request latency.", ["endpoint", "method", "status"],
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )  # fmt: skip
+
+
+@functools.cache
+def _metrics() -> _Metrics:
+    return _Metrics()
 
 
 def _on_event(name: str, v: Verification | None, fields: dict[str, object]) -> None:
+    m = _metrics()
     if name in ("send.accepted", "send.failed"):
         status = name.removeprefix("send.")
-        SENDS.labels(known(fields.get("channel"), CHANNELS), known(fields.get("provider"), SENDERS), status).inc()
+        m.sends.labels(known(fields.get("channel"), CHANNELS), known(fields.get("provider"), SENDERS), status).inc()
     elif name == "status.updated" and v is not None:
         index = int(str(fields["attempt"]))
         attempt = v.attempts[index]
         status = known(fields.get("status") or "unknown", SEND_STATUSES)
-        SENDS.labels(known(attempt.channel, CHANNELS), known(attempt.provider, SENDERS), status).inc()
+        m.sends.labels(known(attempt.channel, CHANNELS), known(attempt.provider, SENDERS), status).inc()
     elif name == "verification.checked":
         valid = bool(fields.get("valid"))
-        CHECKS.labels("approved" if valid else "wrong").inc()
+        m.checks.labels("approved" if valid else "wrong").inc()
         if valid:
-            APPROVALS.inc()
+            m.approvals.inc()
     elif name == "verification.locked":
-        CHECKS.labels("locked").inc()
+        m.checks.labels("locked").inc()
     elif name == "verification.fallback":
-        FALLBACKS.labels(known(fields.get("trigger"), TRIGGERS)).inc()
+        m.fallbacks.labels(known(fields.get("trigger"), TRIGGERS)).inc()
     elif name == "send.refused":
-        REFUSED.labels(known(fields.get("reason"), REASONS)).inc()
+        m.refused.labels(known(fields.get("reason"), REASONS)).inc()
     elif name == "webhook.signature_invalid":
-        SIGNATURES.labels(known(fields.get("provider"), SENDERS)).inc()
+        m.signatures.labels(known(fields.get("provider"), SENDERS)).inc()
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
     _authorize()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+
+    _metrics()  # registered before the first count, so a fresh process lists them too
+    registry = REGISTRY
+    if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 
 def _authorize() -> None:
@@ -145,5 +208,5 @@ def init_app(app: Flask) -> None:
             # The rule, never the path; the status from a fixed set too (a view may pass a carrier's through).
             endpoint = request.url_rule.rule if request.url_rule else "unmatched"
             labels = endpoint, known(request.method, METHODS), known(response.status_code, HTTP_STATUSES)
-            LATENCY.labels(*labels).observe(time.perf_counter() - started)
+            _metrics().latency.labels(*labels).observe(time.perf_counter() - started)
         return response
