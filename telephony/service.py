@@ -46,8 +46,8 @@ from telephony.lifecycle import (
     step,
 )
 from telephony.limits import Admission, CheckPolicy, Counter, Origin, SendPlan, check_destination
-from telephony.models import ID_PATTERN, Channel, Status, Verification
-from telephony.phone import InvalidPhoneNumber, mask, region_of, to_e164
+from telephony.models import ID_PATTERN, Channel, Status, Verification, public_view
+from telephony.phone import InvalidPhoneNumber, mask, parse_e164, region_of
 from telephony.providers import Provider, StatusReport
 from telephony.store import Store
 from telephony.urls import answer_url, status_url
@@ -94,12 +94,34 @@ class VerificationService:
     def start(
         self, to: str, mode: str = "sms", locale: str | None = None, origin: Origin | None = None
     ) -> Verification:
+        return self.start_or_resend(to, mode, locale, origin)[0]
+
+    def start_or_resend(
+        self, to: str, mode: str = "sms", locale: str | None = None, origin: Origin | None = None
+    ) -> tuple[Verification, bool]:
+        """A new verification (True), or the number's pending one sent again (False): a user who
+        asks twice then gets the same code twice, as Twilio Verify does, and whichever message
+        arrives first works. The repeat is a resend (cooldown, send limits) counted for `origin`."""
         number = self.parse_number(to)
         if mode not in ("sms", "call", "auto"):
             raise InvalidRequest("channel must be sms, call or auto")
         if locale is not None and locale not in LOCALES:
             raise InvalidRequest(f"locale must be one of {', '.join(LOCALES)}")
         landline = self.destination(number) == "fixed_line"
+        pending = self._pending_for(number)
+        if pending is not None:
+            channel = mode if mode in (Channel.SMS, Channel.CALL) else None
+            return self._resend(pending, channel, origin), False
+        return self._create(number, mode, locale, origin, landline=landline), True
+
+    def _pending_for(self, number: str) -> Verification | None:
+        vid = self.store.latest_for(number)
+        v = self.store.get(vid) if vid else None
+        return v if v is not None and v.pending else None
+
+    def _create(
+        self, number: str, mode: str, locale: str | None, origin: Origin | None, *, landline: bool
+    ) -> Verification:
         now = round(self.clock(), 3)  # milliseconds, as the store keeps them
         vid = self.store.names.new_verification_id(number)
         mac, sealed = self.vault.seal(vid, new_code(self.settings.otp_length))
@@ -141,13 +163,15 @@ class VerificationService:
         the cooldown and the limits and counts it, so of concurrent resends one goes out."""
         if channel not in (None, Channel.SMS, Channel.CALL):
             raise InvalidRequest("channel must be sms or call")
-        v = self.get(verification_id)
+        return self._resend(self.get(verification_id), channel, None)
+
+    def _resend(self, v: Verification, channel: str | None, origin: Origin | None) -> Verification:
         for _ in range(SAVE_RETRIES):
             wanted = channel or v.channel
             result = step(v, Resend(wanted), self._context())  # raises on a cooldown or a closed verification
-            admission = self._admit(result.verification, None, save=result.verification, previous=v)
+            admission = self._admit(result.verification, origin, save=result.verification, previous=v)
             if admission.outcome == "conflict":
-                v = self.get(verification_id)
+                v = self.get(v.id)
                 continue
             if admission.outcome == "missing":
                 raise NotFound("No such verification, or it has expired.")
@@ -183,10 +207,14 @@ class VerificationService:
     def parse_number(self, raw: object) -> str:
         if not isinstance(raw, str):
             raise InvalidRequest("`to` must be a string holding a phone number")
+        region = self.settings.default_region
         try:
-            return to_e164(raw)
+            return parse_e164(raw, region)
         except InvalidPhoneNumber:
-            raise InvalidPhone("`to` is not a valid phone number; use E.164, e.g. +14155550100.") from None
+            national = f", or a {region} number without it" if region else ""
+            raise InvalidPhone(
+                f"`to` is not a valid phone number; give it with its + and country code, e.g. +14155550100{national}."
+            ) from None
 
     # --- carriers --------------------------------------------------------------------------
 
@@ -382,10 +410,13 @@ class VerificationService:
         return self._act(self._apply(v, SendAccepted(index, provider_id)))
 
     def _delivered(self, v: Verification) -> Verification:
-        """The API's answer after a send: 502 when every attempt of the newest send failed."""
+        """The API's answer after a send: 502 when every attempt of the newest send failed, with
+        the verification, which stays usable: the caller may resend (another channel) or cancel it."""
         newest = [a for a in v.attempts if a.send_no == v.attempts[-1].send_no]
         if all(a.status in FAILED and a.error for a in newest):
-            raise ProviderFailed("Every provider for this channel failed; try again later.")
+            raise ProviderFailed(
+                "Every provider for this channel failed; try again later.", extra={"verification": public_view(v)}
+            )
         return v
 
     def _send(self, provider: Provider, v: Verification, index: int) -> str:

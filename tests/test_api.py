@@ -63,8 +63,10 @@ def test_sms_flow_wrong_then_right_then_again(client: FlaskClient) -> None:
 
 
 def test_check_by_number_uses_the_newest_verification(client: FlaskClient) -> None:
-    start(client)
+    first = start(client)
+    assert client.post(f"/v1/verifications/{first['id']}/cancel").status_code == 200
     newest = start(client)
+    assert newest["id"] != first["id"]
     code = code_of(client)
     response = client.post("/v1/verification-checks", json={"to": "+1 415 555 0100", "code": code})
     assert response.status_code == 200

@@ -292,7 +292,16 @@ class VerificationMachine(RuleBasedStateMachine):
     @rule(target=verifications, to=st.sampled_from(NUMBERS), channel=st.sampled_from(MODES))
     def start(self, to: str, channel: str) -> str:
         before = len(self.sent)
+        pending = self.latest.get(to)
+        was = self.state[pending] if pending and self.pending(pending) else None
         response = self.call("start", "POST", "/v1/verifications", {"to": to, "channel": channel})
+        if was is not None:  # a start while one is pending sends that one again: a resend
+            assert pending is not None
+            wanted = channel if channel in ("sms", "call") else was["channel"]
+            self.expect_resend(pending, was, wanted, response, self.sent[before:])
+            if response.status_code == 200:
+                assert response.get_json()["id"] == pending
+            return pending
         assert response.status_code == 201, response.get_json()
         v = response.get_json()
         vid = v["id"]
@@ -385,7 +394,10 @@ class VerificationMachine(RuleBasedStateMachine):
         if was["status"] != "pending":
             assert response.status_code == 409 and new == []
             return
-        wanted = channel or was["channel"]
+        self.expect_resend(vid, was, channel or was["channel"], response, new)
+
+    def expect_resend(self, vid: str, was: dict, wanted: str, response: TestResponse, new: list[Sent]) -> None:
+        """What a resend of a pending verification may answer: one new send, or 429 and none."""
         if response.status_code == 429:
             assert response.headers.get("Retry-After", "").isdigit() and new == []
             # Only a spent budget or the cooldown may refuse: the first switch of channel never waits.

@@ -94,8 +94,10 @@ def origin(client_ip: str | None) -> Origin:
 @bp.post("/verifications")
 def start_verification() -> tuple[Response, int]:
     data = body("to", "channel", "locale", "client_ip", required=("to",))
-    v = service().start(data["to"], data.get("channel", "sms"), data.get("locale"), origin(data.get("client_ip")))
-    response, status = answer(v, 201)
+    v, created = service().start_or_resend(
+        data["to"], data.get("channel", "sms"), data.get("locale"), origin(data.get("client_ip"))
+    )
+    response, status = answer(v, 201 if created else 200)
     response.headers["Location"] = f"{request.script_root}/v1/verifications/{v.id}"
     return response, status
 
