@@ -36,6 +36,38 @@ def base_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def limited_url() -> Iterator[str]:
+    """A server whose prefix limit allows one start, so a second number nearby is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    app = create_app({**BASE_CONFIG, "PUBLIC_BASE_URL": base, "OTP_LIMIT_PREFIX": "1/3600"}, store=MemoryStore())
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield base
+    server.shutdown()
+
+
+SIZES = {"desktop": {"width": 1280, "height": 800}, "mobile": {"width": 360, "height": 740}}
+
+
+@pytest.fixture(params=sorted(SIZES))
+def page(request: pytest.FixtureRequest, browser):
+    context = browser.new_context(viewport=SIZES[request.param], is_mobile=request.param == "mobile")
+    page = context.new_page()
+    page.set_default_timeout(5000)
+    page.size_name = request.param
+    yield page
+    context.close()
+
+
+def keep(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-{page.size_name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -99,14 +131,94 @@ def test_the_plain_forms_work_without_javascript(browser, base_url: str) -> None
     page.goto(base_url + "/")
     page.fill("#number", "+14155550177")
     page.click("#request-button")
-    assert page.inner_text("body") == "Your code was sent"
+    assert page.inner_text("h1") == "Your code was sent"
     page.goto(base_url + "/")
     page.fill("#vnumber", "+14155550177")
     page.fill("#auth_code", "12345x")
     page.click("#validate-button")
-    assert page.inner_text("body") == "Forbidden"
+    assert page.inner_text("h1") == "Forbidden"
     context.close()
 
 
 def test_artifacts_folder_is_ignored_by_git() -> None:
     assert "test-artifacts/" in Path(ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_the_page_says_what_it_is(page, base_url: str) -> None:
+    page.goto(base_url + "/")
+    assert "phone verification" in page.inner_text("header h1").lower()
+    assert "demo" in page.inner_text("header p").lower()
+    keep(page, "demo-intro")
+
+
+def test_the_verification_id_stays_inside_its_panel(page, base_url: str) -> None:
+    page.goto(base_url + "/")
+    page.fill("#number", "+14155550131" if page.size_name == "desktop" else "+14155550132")
+    page.click("#request-button")
+    page.wait_for_selector("text=Your code was sent")
+    panel = page.locator("#status-panel").bounding_box()
+    code = page.locator("#verification-id").bounding_box()
+    keep(page, "demo-id")
+    assert code["x"] + code["width"] <= panel["x"] + panel["width"] + 0.5
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_refused_start_clears_the_previous_verification_and_says_how_long_to_wait(page, limited_url: str) -> None:
+    page.goto(limited_url + "/")
+    page.fill("#number", "+14155551001" if page.size_name == "desktop" else "+14155562001")
+    page.click("#request-button")
+    page.wait_for_selector("text=Your code was sent")
+    assert page.is_visible("#status-panel")
+    page.fill("#number", "+14155551002" if page.size_name == "desktop" else "+14155562002")
+    page.click("#request-button")
+    page.wait_for_selector("text=Too many codes sent")
+    message = page.inner_text("#message")
+    keep(page, "demo-refused")
+    assert re.search(r"\b(in|after) \d+ (seconds?|minutes?|hours?)\b", message), message
+    assert not page.is_visible("#status-panel")
+
+
+def test_the_code_box_names_the_channel_the_code_comes_by(page, base_url: str) -> None:
+    page.goto(base_url + "/")
+    assert "SMS" in page.get_attribute("#auth_code", "placeholder")
+    page.select_option("#channel", "call")
+    placeholder = page.get_attribute("#auth_code", "placeholder")
+    assert "call" in placeholder and "SMS" not in placeholder
+    page.fill("#number", "+14155550141" if page.size_name == "desktop" else "+14155550142")
+    page.click("#request-button")
+    page.wait_for_selector("text=Your code was sent by call")
+    assert "SMS" not in page.get_attribute("#auth_code", "placeholder")
+    keep(page, "demo-call")
+
+
+def test_without_javascript_a_refused_code_leads_back(browser, base_url: str) -> None:
+    context = browser.new_context(java_script_enabled=False, viewport=SIZES["mobile"])
+    page = context.new_page()
+    page.goto(base_url + "/")
+    page.fill("#vnumber", "+14155550178")
+    page.fill("#auth_code", "123456")
+    with page.expect_response("**/validate-auth") as answer:
+        page.click("#validate-button")
+    assert answer.value.status == 403
+    assert "Forbidden" in page.inner_text("h1") and page.title()
+    page.size_name = "nojs"
+    keep(page, "demo-forbidden")
+    page.click("text=Back to the demo")
+    assert page.url == base_url + "/"
+    context.close()
+
+
+def test_polling_stops_once_the_verification_is_decided(page, base_url: str) -> None:
+    page.goto(base_url + "/")
+    page.fill("#number", "+14155550151" if page.size_name == "desktop" else "+14155550152")
+    page.click("#request-button")
+    page.wait_for_selector("text=Your code was sent")
+    code = re.search(r"\b(\d{6})\b", page.wait_for_selector(".outbox-text").inner_text()).group(1)
+    page.fill("#auth_code", code)
+    page.click("#validate-button")
+    page.wait_for_selector("text=Success! The number is verified.")
+    page.wait_for_timeout(300)  # a poll already under way may land
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/demo/verifications/" in r.url else None)
+    page.wait_for_timeout(2000)  # more than the 1.5 s between polls
+    assert polls == []

@@ -21,13 +21,20 @@ dev = Blueprint("dev", __name__, url_prefix="/dev")
 
 
 def text(message: str, status: int) -> tuple[Response, int]:
+    """The tutorial's bare answer; a browser posting the form without JavaScript gets it as a page
+    with a way back (same status), since a bare word is a dead end for a person."""
+    if request.accept_mimetypes.best_match(["text/plain", "text/html"]) == "text/html":
+        brand = service().settings.otp_brand
+        return Response(render_template("answer.html", message=message, status=status, brand=brand)), status
     return Response(message, mimetype="text/plain"), status
 
 
 @bp.get("/")
 def index() -> str:
     settings = service().settings
-    return render_template("demo.html", brand=settings.otp_brand, outbox=settings.development)
+    return render_template(
+        "demo.html", brand=settings.otp_brand, outbox=settings.development, code_length=settings.otp_length
+    )
 
 
 @bp.post("/request-auth")
