@@ -25,7 +25,7 @@ _multiproc_dir = metrics.share_across_processes()
 
 
 def on_starting(server: object) -> None:
-    if _multiproc_dir == metrics.default_directory():
+    if _multiproc_dir is not None and _multiproc_dir == metrics.default_directory():
         metrics.forget_dead_processes(_multiproc_dir)
 
 

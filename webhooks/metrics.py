@@ -19,6 +19,7 @@ import hmac
 import ipaddress
 import os
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -70,9 +71,13 @@ def default_directory() -> Path:
     return Path(tempfile.gettempdir()) / f"otp-metrics-{uid}-{hashlib.sha256(checkout).hexdigest()[:12]}"
 
 
-def share_across_processes() -> Path:
+def share_across_processes() -> Path | None:
     """Count into PROMETHEUS_MULTIPROC_DIR (set to `default_directory()` when unset), so /metrics
-    adds up every process that calls this before it counts. Returns the directory."""
+    adds up every process that calls this before it counts. Returns the directory, or None when
+    this process already counts in memory (prometheus_client cannot switch once imported: a
+    command run inside a test process)."""
+    if _counting_in_memory():
+        return None
     if not os.environ.get(MULTIPROC_ENV):
         os.environ[MULTIPROC_ENV] = str(default_directory())
     directory = Path(os.environ[MULTIPROC_ENV])
@@ -81,6 +86,11 @@ def share_across_processes() -> Path:
         # In a shared /tmp another user could have made it first and would read or forge our numbers.
         raise RuntimeError(f"{directory} belongs to another user; set {MULTIPROC_ENV} to a directory of ours")
     return directory
+
+
+def _counting_in_memory() -> bool:
+    values = sys.modules.get("prometheus_client.values")
+    return values is not None and values.ValueClass is values.MutexValue
 
 
 def forget_dead_processes(directory: Path) -> int:
@@ -163,7 +173,7 @@ def metrics() -> Response:
 
     _metrics()  # registered before the first count, so a fresh process lists them too
     registry = REGISTRY
-    if os.environ.get(MULTIPROC_ENV):
+    if not _counting_in_memory():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
