@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from flask import Flask
+from gunicorn.errors import AppImportError  # type: ignore[import-untyped]
 from jinja2 import StrictUndefined
 from werkzeug.http import parse_set_header
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -21,7 +22,7 @@ from telephony.errors import ConfigError
 from telephony.providers import build_providers
 from telephony.service import VerificationService
 from telephony.store import KeyNames, Store, store_from_url
-from webhooks.cli import start_timer_thread
+from webhooks.cli import development_tool_running, start_timer_thread
 
 MAX_BODY = 16 * 1024
 
@@ -33,7 +34,19 @@ class CliConfigError(ConfigError, click.ClickException):
 
     def __init__(self, error: ConfigError) -> None:
         click.ClickException.__init__(self, f"configuration error: {error}")
-        self.variable = error.variable
+        self.variable, self.problems = error.variable, error.problems
+
+
+class ServerConfigError(ConfigError, AppImportError, RuntimeError):
+    """A `ConfigError` gunicorn reports as its message alone before it exits non-zero.
+
+    gunicorn prints an `AppImportError` raised in a worker without a traceback (any other exception
+    gets one), and a `RuntimeError` raised while preloading in the master the same way.
+    """
+
+    def __init__(self, error: ConfigError) -> None:
+        ValueError.__init__(self, f"configuration error: {error}")
+        self.variable, self.problems = error.variable, error.problems
 
 
 def create_app(
@@ -47,11 +60,16 @@ def create_app(
     Raises `ConfigError` naming the variable when a setting is missing or invalid. `store` and
     `clock` let tests share one store between apps or drive time by hand.
     """
+    raw = gather(config)
+    if not raw.get("APP_ENV", "").strip() and development_tool_running():
+        raw["APP_ENV"] = "development"  # `flask otp try` from the quick start, like `python app.py`
     try:
-        settings = load_settings(gather(config))
+        settings = load_settings(raw)
     except ConfigError as exc:
         if click.get_current_context(silent=True) is not None:
             raise CliConfigError(exc) from None  # the Flask CLI prints one line, no traceback
+        if "gunicorn.arbiter" in sys.modules:
+            raise ServerConfigError(exc) from None
         raise
     _configure_logging()
     app = Flask(__name__, template_folder="xml_templates")

@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +16,7 @@ from dotenv import dotenv_values
 
 from telephony.errors import ConfigError
 from telephony.limits import DESTINATION_KINDS, Pumping, Rule, parse_rules
-from telephony.phone import InvalidPhoneNumber, to_e164
+from telephony.phone import InvalidPhoneNumber, is_region, parse_e164
 
 ENVIRONMENTS = ("development", "test", "production")
 PROVIDERS = ("console", "twilio", "plivo", "signalwire", "flowroute")
@@ -85,6 +86,7 @@ class Settings:
     credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
     allowed_number_types: frozenset[str] = frozenset()
     metrics_token: str = field(default="", repr=False)
+    default_region: str | None = None
 
     @property
     def development(self) -> bool:
@@ -111,69 +113,111 @@ def gather(config: Mapping[str, Any] | None, environ: Mapping[str, str] | None =
 
 
 def load_settings(raw: Mapping[str, str]) -> Settings:
-    """Parse and validate; raise `ConfigError` naming the first bad variable."""
-    env = _choice(raw, "APP_ENV", "production", ENVIRONMENTS)
+    """Parse and validate; raise one `ConfigError` naming every bad or missing variable."""
+    problems = _Problems()
+    take = problems.take
+    env = take(lambda: _choice(raw, "APP_ENV", "production", ENVIRONMENTS), "production")
     production = env == "production"
-    default_provider = _choice(raw, "OTP_PROVIDER", "console", PROVIDERS)
-    sms = _provider_list(raw, "SMS_PROVIDER", default_provider, PROVIDERS)
-    voice = _provider_list(raw, "VOICE_PROVIDER", default_provider, VOICE_CAPABLE)
+    default_provider = take(lambda: _choice(raw, "OTP_PROVIDER", "console", PROVIDERS), "console")
+    sms = take(lambda: _provider_list(raw, "SMS_PROVIDER", default_provider, PROVIDERS), ())
+    voice = take(lambda: _provider_list(raw, "VOICE_PROVIDER", default_provider, VOICE_CAPABLE), ())
     redis_url = raw.get("REDIS_URL", "").strip()
     if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError("REDIS_URL", "must start with redis://, rediss:// or unix://")
+        problems.add(ConfigError("REDIS_URL", "must start with redis://, rediss:// or unix://"))
     secret = raw.get("SECRET_KEY", "")
     api_keys = _csv(raw.get("API_KEYS", ""))
     if production:
-        _refuse_unsafe_production(raw, sms + voice, redis_url, secret, api_keys)
+        problems.extend(_refuse_unsafe_production(raw, sms + voice, redis_url, secret, api_keys))
     if secret and len(secret) < 16:
-        raise ConfigError("SECRET_KEY", "must be at least 16 characters")
+        problems.add(ConfigError("SECRET_KEY", "must be at least 16 characters"))
     for name in sorted({n for p in sms + voice for n in PROVIDER_SETTINGS[p]}):
         if not raw.get(name, "").strip():
-            raise ConfigError(name, f"is required when {_who_uses(name, sms, voice)} is a provider")
-        if name in CALLER_NUMBER_SETTINGS:
-            _e164(raw, name)
+            problems.add(ConfigError(name, f"is required when {_who_uses(name, sms, voice)} is a provider"))
+        elif name in CALLER_NUMBER_SETTINGS:
+            take(partial(_e164, raw, name), "")
+    public_base_url = take(lambda: _base_url(raw), "http://127.0.0.1:5000")
+    if env == "development" and not api_keys and not _loopback(public_base_url):
+        problems.add(_open_api(public_base_url))
     settings = Settings(
         app_env=env,
         secret_key=secret or secrets.token_urlsafe(32),
         secret_key_fallbacks=_csv(raw.get("SECRET_KEY_FALLBACKS", "")),
         api_keys=api_keys,
-        public_base_url=_base_url(raw),
+        public_base_url=public_base_url,
         redis_url=redis_url,
         sms_providers=sms,
         voice_providers=voice,
-        otp_length=_int(raw, "OTP_LENGTH", 6, 4, 10),
-        otp_ttl=_int(raw, "OTP_TTL", 600, 1, 86400),
-        otp_max_checks=_int(raw, "OTP_MAX_CHECKS", 5, 1, 100),
-        otp_max_sends=_int(raw, "OTP_MAX_SENDS", 5, 1, 20),
-        otp_brand=_brand(raw),
-        otp_resend_cooldown=_int(raw, "OTP_RESEND_COOLDOWN", 30, 0, 3600),
-        otp_fallback_after=_int(raw, "OTP_FALLBACK_AFTER", 60, 5, 3600),
-        otp_voice_press_key=_bool(raw, "OTP_VOICE_PRESS_KEY", False),
-        otp_voice_machine=_choice(raw, "OTP_VOICE_MACHINE", "hangup", ("hangup", "speak")),
-        provider_timeout=_float(raw, "PROVIDER_TIMEOUT", 5.0, 0.1, 60.0),
-        limit_number=_rules(raw, "OTP_LIMIT_NUMBER", "5/600,10/86400"),
-        limit_prefix=_rules(raw, "OTP_LIMIT_PREFIX", "30/3600"),
-        limit_country=_rules(raw, "OTP_LIMIT_COUNTRY", "1000/3600"),
-        limit_ip=_rules(raw, "OTP_LIMIT_IP", "10/600,50/86400"),
-        limit_api_key=_rules(raw, "OTP_LIMIT_API_KEY", "1000/3600"),
-        limit_replies=_rules(raw, "OTP_LIMIT_REPLIES", "5/3600,20/86400"),
-        limit_checks=_single_rule(raw, "OTP_LIMIT_CHECKS", "10/14400"),
-        allowed_countries=_countries(raw),
-        pumping=_pumping(raw),
-        trust_proxy=_int(raw, "TRUST_PROXY", 0, 0, 5),
-        demo_enabled=not production or _bool(raw, "DEMO_ENABLED", False),
-        port=_int(raw, "PORT", 5000, 1, 65535),
+        otp_length=take(lambda: _int(raw, "OTP_LENGTH", 6, 4, 10), 6),
+        otp_ttl=take(lambda: _int(raw, "OTP_TTL", 600, 1, 86400), 600),
+        otp_max_checks=take(lambda: _int(raw, "OTP_MAX_CHECKS", 5, 1, 100), 5),
+        otp_max_sends=take(lambda: _int(raw, "OTP_MAX_SENDS", 5, 1, 20), 5),
+        otp_brand=take(lambda: _brand(raw), "Verify"),
+        otp_resend_cooldown=take(lambda: _int(raw, "OTP_RESEND_COOLDOWN", 30, 0, 3600), 30),
+        otp_fallback_after=take(lambda: _int(raw, "OTP_FALLBACK_AFTER", 60, 5, 3600), 60),
+        otp_voice_press_key=take(lambda: _bool(raw, "OTP_VOICE_PRESS_KEY", False), False),
+        otp_voice_machine=take(lambda: _choice(raw, "OTP_VOICE_MACHINE", "hangup", ("hangup", "speak")), "hangup"),
+        provider_timeout=take(lambda: _float(raw, "PROVIDER_TIMEOUT", 5.0, 0.1, 60.0), 5.0),
+        limit_number=take(lambda: _rules(raw, "OTP_LIMIT_NUMBER", "5/600,10/86400"), ()),
+        limit_prefix=take(lambda: _rules(raw, "OTP_LIMIT_PREFIX", "30/3600"), ()),
+        limit_country=take(lambda: _rules(raw, "OTP_LIMIT_COUNTRY", "1000/3600"), ()),
+        limit_ip=take(lambda: _rules(raw, "OTP_LIMIT_IP", "10/600,50/86400"), ()),
+        limit_api_key=take(lambda: _rules(raw, "OTP_LIMIT_API_KEY", "1000/3600"), ()),
+        limit_replies=take(lambda: _rules(raw, "OTP_LIMIT_REPLIES", "5/3600,20/86400"), ()),
+        limit_checks=take(lambda: _single_rule(raw, "OTP_LIMIT_CHECKS", "10/14400"), None),
+        allowed_countries=take(lambda: _countries(raw), frozenset()),
+        pumping=take(lambda: _pumping(raw), None),
+        trust_proxy=take(lambda: _int(raw, "TRUST_PROXY", 0, 0, 5), 0),
+        demo_enabled=not production or take(lambda: _bool(raw, "DEMO_ENABLED", False), False),
+        port=take(lambda: _int(raw, "PORT", 5000, 1, 65535), 5000),
         credentials={n: raw.get(n, "").strip() for n in CREDENTIAL_SETTINGS + CALLER_NUMBER_SETTINGS},
-        allowed_number_types=_number_types(raw),
+        allowed_number_types=take(lambda: _number_types(raw), frozenset()),
         metrics_token=raw.get("METRICS_TOKEN", "").strip(),
+        default_region=take(lambda: _region(raw), None),
     )
     if production:
-        _refuse_weak_production(settings)
+        problems.extend(_refuse_weak_production(settings))
+    problems.raise_any()
     return settings
+
+
+class _Problems:
+    """Every bad setting found in one pass, one per variable (the first reason found for it)."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, ConfigError] = {}
+
+    def add(self, error: ConfigError) -> None:
+        self._found.setdefault(error.variable, error)
+
+    def extend(self, errors: list[ConfigError]) -> None:
+        for error in errors:
+            self.add(error)
+
+    def take(self, parse: Callable[[], Any], fallback: Any) -> Any:
+        """`parse()`, or `fallback` once its error is noted, so the checks that follow still run."""
+        try:
+            return parse()
+        except ConfigError as error:
+            self.add(error)
+            return fallback
+
+    def raise_any(self) -> None:
+        if self._found:
+            raise ConfigError.every(list(self._found.values()))
+
+
+def _open_api(public_base_url: str) -> ConfigError:
+    # Refusing beats generating a key: every process (gunicorn workers, the CLI) would need the same one.
+    return ConfigError(
+        "API_KEYS",
+        f"is required when PUBLIC_BASE_URL ({public_base_url}) is not a loopback address, else /v1 would be open "
+        f"to anyone who finds that URL; add a key of your own to .env, e.g. API_KEYS={secrets.token_urlsafe(32)}",
+    )
 
 
 def _refuse_unsafe_production(
     raw: Mapping[str, str], providers: tuple[str, ...], redis_url: str, secret: str, keys: tuple
-) -> None:
+) -> list[ConfigError]:
     checks: list[tuple[bool, str, str]] = [
         (not secret, "SECRET_KEY", "is required in production"),
         (not keys, "API_KEYS", "is required in production (otherwise /v1 would be open)"),
@@ -186,12 +230,10 @@ def _refuse_unsafe_production(
             "OTP_PROVIDER",
         )
         checks.append((True, name, "must not be console in production (it sends nothing)"))
-    for bad, name, why in checks:
-        if bad:
-            raise ConfigError(name, why)
+    return [ConfigError(name, why) for bad, name, why in checks if bad]
 
 
-def _refuse_weak_production(s: Settings) -> None:
+def _refuse_weak_production(s: Settings) -> list[ConfigError]:
     """Settings that work but leave production guessable or open to abuse (issue 11, item 10)."""
     keys = {
         "SECRET_KEY": (s.secret_key,),
@@ -209,17 +251,16 @@ def _refuse_weak_production(s: Settings) -> None:
         (s.otp_max_checks > 10, "OTP_MAX_CHECKS", "must be at most 10"),
         (not s.limit_number, "OTP_LIMIT_NUMBER", "must not be off"),
     ]
-    for bad, name, why in checks:
-        if bad:
-            raise ConfigError(name, f"{why} in production")
+    return [ConfigError(name, f"{why} in production") for bad, name, why in checks if bad]
 
 
 def _safe_origin(url: str) -> bool:
     """https, or http to this machine only (a local proxy or a tunnel terminates TLS there)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        return True
-    host = (parts.hostname or "").lower()
+    return urlsplit(url).scheme == "https" or _loopback(url)
+
+
+def _loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
     if host == "localhost":
         return True
     try:
@@ -350,8 +391,15 @@ def _brand(raw: Mapping[str, str]) -> str:
     return brand
 
 
+def _region(raw: Mapping[str, str]) -> str | None:
+    code = raw.get("OTP_DEFAULT_REGION", "").strip().upper()
+    if code and not is_region(code):
+        raise ConfigError("OTP_DEFAULT_REGION", f"must be an ISO region such as US or GB (got {code!r})")
+    return code or None
+
+
 def _e164(raw: Mapping[str, str], name: str) -> str:
     try:
-        return to_e164(raw[name])
+        return parse_e164(raw[name])
     except InvalidPhoneNumber:
         raise ConfigError(name, f"must be a phone number in E.164 form (got {raw[name]!r})") from None

@@ -4,11 +4,31 @@ from __future__ import annotations
 
 
 class ConfigError(ValueError):
-    """A setting is missing or invalid; the message starts with the variable's name."""
+    """Settings are missing or invalid; the message starts with the (first) variable's name.
+
+    `variable` is the first bad setting, `problems` every one, each a ConfigError of its own, so
+    a new user fixes them all after one start instead of one per restart.
+    """
 
     def __init__(self, variable: str, why: str) -> None:
         super().__init__(f"{variable} {why}")
         self.variable = variable
+        self.problems: tuple[ConfigError, ...] = (self,)
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """Every bad setting's name, in the order they were found."""
+        return tuple(problem.variable for problem in self.problems)
+
+    @classmethod
+    def every(cls, problems: list[ConfigError]) -> ConfigError:
+        """One error that reports all of `problems` (not empty) on one line."""
+        if len(problems) == 1:
+            return problems[0]
+        first = problems[0]
+        combined = cls(first.variable, "; ".join(str(p) for p in problems).removeprefix(f"{first.variable} "))
+        combined.problems = tuple(problems)
+        return combined
 
 
 class ServiceError(Exception):

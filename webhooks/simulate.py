@@ -18,6 +18,7 @@ from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
 from twilio.request_validator import RequestValidator
 
 from telephony.config import Settings
+from telephony.errors import ServiceError
 from telephony.urls import answer_url, inbound_sms_url, status_url
 from webhooks.context import service
 
@@ -52,7 +53,19 @@ def _post(target: str, provider: str, url: str, params: dict[str, Any], *, as_js
 
 
 def _newest(verification_id: str, channel: str) -> tuple[int, str, str]:
-    v = service().get(verification_id)
+    settings = service().settings
+    try:
+        v = service().get(verification_id)
+    except ServiceError as exc:
+        if not settings.redis_url:
+            # The in-memory store lives inside the server's process: this one cannot see its verifications.
+            raise click.ClickException(
+                f"{verification_id} is not in this process's memory store: simulate reads the running instance's "
+                "verifications from its store, so start both with the same REDIS_URL and SECRET_KEY (in .env, say)"
+            ) from None
+        raise click.ClickException(
+            f"{exc.code}: {exc.message} (is SECRET_KEY the running instance's? it keys the store's names)"
+        ) from None
     for index in range(len(v.attempts) - 1, -1, -1):
         attempt = v.attempts[index]
         if attempt.channel == channel:
@@ -60,7 +73,7 @@ def _newest(verification_id: str, channel: str) -> tuple[int, str, str]:
     raise click.ClickException(f"{verification_id} has no {channel} send")
 
 
-def _spoken(document: bytes) -> list[str]:
+def spoken(document: bytes) -> list[str]:
     root = ET.fromstring(document)  # noqa: S314 - our own server's answer
     return [e.text.strip() for e in root.iter() if e.tag in ("Say", "Speak", "Message") and e.text]
 
@@ -113,7 +126,7 @@ def answer(verification_id: str, keys: tuple[str, ...], target: str | None) -> N
     base = service().settings.public_base_url
     fields = {"CallUUID": call_id, "RequestUUID": call_id} if provider == "plivo" else {"CallSid": call_id}
     response = _post(_target(target), provider, answer_url(base, provider, verification_id, index), fields)
-    click.echo("\n".join(_spoken(response.content)))
+    click.echo("\n".join(spoken(response.content)))
     for key in keys:
         prompt = ET.fromstring(response.content).find(".//*[@action]")  # noqa: S314 - our own server's answer
         if prompt is None:
@@ -122,7 +135,7 @@ def answer(verification_id: str, keys: tuple[str, ...], target: str | None) -> N
         click.echo(f"[presses {key}]")
         # As the carrier does: post the key to the prompt's action URL.
         response = _post(_target(target), provider, prompt.get("action", ""), {**fields, "Digits": key})
-        click.echo("\n".join(_spoken(response.content)))
+        click.echo("\n".join(spoken(response.content)))
 
 
 @simulate.command("inbound")
@@ -147,5 +160,5 @@ def inbound(sender: str, body: str, provider: str | None, target: str | None) ->
     else:
         response = _post(_target(target), name, url, {"MessageSid": message_id, "From": sender, "To": ours,
                                                        "Body": body})  # fmt: skip
-    reply = _spoken(response.content) if response.content.strip() else []
+    reply = spoken(response.content) if response.content.strip() else []
     click.echo(f"HTTP {response.status_code}: " + (reply[0] if reply else "(no reply)"))

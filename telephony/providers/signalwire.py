@@ -1,6 +1,7 @@
 """SignalWire: its Compatibility (LaML) REST API over `requests`, TwiML markup, Twilio-style signatures.
 
-The `signalwire` package is not used: it pins a 2021 twilio SDK (see PROTOCOLS.md, section 0).
+The `signalwire` package is not used: its 2.x line pins twilio==6.54.0 and aiohttp==3.9.5 exactly,
+which would drag Twilio back to a 2021 SDK and ship an aiohttp with published advisories.
 """
 
 from __future__ import annotations
