@@ -279,15 +279,6 @@ def apply_check(v: Verification, matched: bool, now: float) -> tuple[CheckOutcom
     return CheckOutcome.WRONG, v.with_changes(checks_left=left, status=status)
 
 
-def quick_receipt(v: Verification, e: Receipt) -> Step | None:
-    """A receipt that only updates its send (one atomic store write), or None when the full rules
-    must run: a failure of a pending verification may settle it or place the fallback call.
-    Mirrored in store/redis.py (`_RECEIPT`)."""
-    if v.pending and e.status in FAILED:
-        return None
-    return _send_status(v, e, Context(0, "", ""))
-
-
 def settle(v: Verification) -> Verification:
     """A pending verification with no sends left, none of which got through, has failed."""
     if v.pending and v.sends_left == 0 and v.attempts and all(a.status in FAILED for a in v.attempts):

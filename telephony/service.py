@@ -221,26 +221,20 @@ class VerificationService:
     def on_status(self, provider: str, channel: str, verification_id: str, index: int, report: StatusReport) -> None:
         """Apply a delivery receipt or call status; duplicates and regressions change nothing.
 
-        Most receipts only move their send forward: one atomic store step. A failure of a pending
-        verification runs the full rules (it may settle it or place the fallback call).
+        Like every other event: load, step the pure rules, compare-and-set save, then act (a
+        failure of a pending verification may settle it or place the fallback call).
         """
-        if not ID_PATTERN.match(verification_id):
-            event("status.unknown_verification", provider=provider, verification=verification_id[:40])
-            return
         receipt = Receipt(index, provider, channel, report.provider_id, report.status, report.raw)
         fields = {"provider": provider, "raw": report.raw, "attempt": index}
-        outcome, v = self.store.apply_receipt(verification_id, receipt)
-        if outcome == "missing":
+        v = self.store.get(verification_id) if ID_PATTERN.match(verification_id) else None
+        if v is None:
+            event("status.unknown_verification", provider=provider, verification=verification_id[:40])
+            return
+        try:
+            result = self._apply(v, receipt)
+        except NotFound:  # it expired between the read and the save
             event("status.unknown_verification", provider=provider, verification=verification_id)
             return
-        if outcome == "updated":
-            event("status.updated", v, status=report.status or "unknown", **fields)
-            return
-        assert v is not None  # the store returns the verification with "ignored" and "escalate"
-        if outcome == "ignored":
-            event("status.ignored", v, **fields)
-            return
-        result = self._apply(v, receipt)  # "escalate": the full rules, on the copy just read
         if not result.changed:
             event("status.ignored", result.verification, why=result.note.replace(" ", "_"), **fields)
             return

@@ -294,7 +294,8 @@ class VerificationMachine(RuleBasedStateMachine):
         before = len(self.sent)
         pending = self.latest.get(to)
         was = self.state[pending] if pending and self.pending(pending) else None
-        response = self.call("start", "POST", "/v1/verifications", {"to": to, "channel": channel})
+        origin = "start" if was is None else "resend"  # a start while one is pending is a resend
+        response = self.call(origin, "POST", "/v1/verifications", {"to": to, "channel": channel})
         if was is not None:  # a start while one is pending sends that one again: a resend
             assert pending is not None
             wanted = channel if channel in ("sms", "call") else was["channel"]
@@ -502,7 +503,8 @@ class VerificationMachine(RuleBasedStateMachine):
             due = bool(sms) and sms[-1].at + FALLBACK_AFTER <= self.clock()
             delivered = any(s["status"] == "delivered" for s in v["sends"] if s["channel"] == "sms")
             if self.mode[vid] == "auto" and v["status"] == "pending" and v["sends_left"] > 0 and due:
-                assert delivered or self.fallback_calls(vid), f"no fallback call for {vid}: {v}"
+                called = any(s["channel"] == "call" for s in v["sends"])  # the fallback never adds a second call
+                assert delivered or called, f"no fallback call for {vid}: {v}"
 
     def _read_all(self) -> dict[str, dict]:
         fresh = {}
@@ -548,10 +550,13 @@ class VerificationMachine(RuleBasedStateMachine):
                 if top is not None and now != top:
                     assert now[0] > top[0], f"{vid} send {i}: {top[1]} -> {send['status']}"
                 self.top_rank[(vid, i)] = now
-            # Under `auto`: at most one fallback call, and there is one once the newest SMS failed.
+            # Under `auto`: at most one fallback call, never after another call (asked for or not), and
+            # one once the newest SMS failed while no call was placed yet.
             fallbacks = self.fallback_calls(vid)
             assert len(fallbacks) <= 1, f"{vid}: {len(fallbacks)} fallback calls: {fallbacks}"
-            if self.mode[vid] == "auto" and v["status"] == "pending" and v["sends_left"] > 0 and not fallbacks:
+            calls = [i for i, send in enumerate(sends) if send["channel"] == "call"]
+            assert all(f.index == calls[0] for f in fallbacks), f"{vid}: a fallback after another call: {v}"
+            if self.mode[vid] == "auto" and v["status"] == "pending" and v["sends_left"] > 0 and not calls:
                 assert not (sends[-1]["channel"] == "sms" and sends[-1]["status"] in FAILED_SEND), f"no fallback: {v}"
             # `failed` exactly when no send is left and every send failed.
             all_failed = v["sends_left"] == 0 and all(s["status"] in FAILED_SEND for s in sends)

@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 import redis
@@ -179,43 +180,13 @@ def test_first_seen_is_true_once_per_event_and_ttl(store: Store, clock) -> None:
     assert results.count(True) == 1
 
 
-def test_apply_receipt_moves_a_send_forward_in_one_step(store: Store, clock) -> None:
-    from telephony.lifecycle import Receipt
-
-    v = store.create(make(now_for(store, clock)))
-
-    def receipt(status: str | None, raw: str = "", pid: str = "SM1", index: int = 0) -> Receipt:
-        return Receipt(index, "console", "sms", pid, status, raw or str(status))
-
-    outcome, after = store.apply_receipt(v.id, receipt("sent"))
-    assert outcome == "updated" and after.attempts[0].status == "sent" and after.attempts[0].provider_id == "SM1"
-    assert after.attempts[0].at == v.attempts[0].at and after.version == v.version + 1
-    assert store.apply_receipt(v.id, receipt("sent"))[0] == "ignored"  # duplicate
-    assert store.apply_receipt(v.id, receipt("queued"))[0] == "ignored"  # regression
-    assert store.apply_receipt(v.id, receipt("delivered", pid="SM-other"))[0] == "ignored"
-    assert store.apply_receipt(v.id, receipt("delivered", index=5))[0] == "ignored"
-    outcome, after = store.apply_receipt(v.id, receipt(None, raw="weird"))
-    assert outcome == "updated" and after.attempts[0].status == "sent" and after.attempts[0].raw_status == "weird"
-    outcome, seen = store.apply_receipt(v.id, receipt("undelivered"))
-    assert outcome == "escalate"  # pending: the full rules decide, on the copy returned
-    assert seen == store.get(v.id) and seen.attempts[0].status == "sent"  # and nothing was written
-    outcome, seen = store.apply_receipt(v.id, receipt("sent"))
-    assert outcome == "ignored" and seen == store.get(v.id)
-    store.check(v.id, VAULT.candidate_macs(v.id, "123456"))
-    outcome, after = store.apply_receipt(v.id, receipt("undelivered"))
-    assert outcome == "updated" and after.attempts[0].status == "undelivered" and after.status == Status.APPROVED
-    assert store.apply_receipt(NAMES.new_verification_id(NUMBER), receipt("sent"))[0] == "missing"
-
-
-def test_a_long_provider_id_is_kept_whole_and_its_receipts_apply(store: Store, clock) -> None:
-    from telephony.lifecycle import Receipt
-
+def test_a_long_provider_id_is_kept_whole(store: Store, clock) -> None:
     v = store.create(make(now_for(store, clock)))
     long_id = "mdr2-" + "f" * 90  # over the 60 characters carrier words and errors are cut to
-    outcome, after = store.apply_receipt(v.id, Receipt(0, "console", "sms", long_id, "sent", "sent"))
-    assert outcome == "updated" and store.get(v.id).attempts[0].provider_id == long_id
-    outcome, after = store.apply_receipt(v.id, Receipt(0, "console", "sms", long_id, "delivered", "delivered"))
-    assert outcome == "updated" and after.attempts[0].status == "delivered"
+    attempt = replace(v.attempts[0], provider_id=long_id, status="sent")
+    saved = store.save(v.replace_attempt(0, attempt), previous=v)
+    assert saved is not None and store.get(v.id) == saved
+    assert store.get(v.id).attempts[0].provider_id == long_id
 
 
 @pytest.mark.redis
@@ -231,11 +202,9 @@ def test_admission_reloads_its_scripts_after_a_script_flush(redis_url: str) -> N
 
 @pytest.mark.redis
 def test_a_pending_verification_stays_in_redis_compact_encoding(redis_url: str) -> None:
-    from telephony.lifecycle import Receipt
-
     store = RedisStore.from_url(redis_url, NAMES)
     v = store.create(make(time.time()))
-    store.apply_receipt(v.id, Receipt(0, "console", "sms", "SM" + "f" * 32, "sent", "sent"))
+    store.save(v.replace_attempt(0, replace(v.attempts[0], provider_id="SM" + "f" * 32, status="sent")), previous=v)
     client = redis.Redis.from_url(redis_url)
     key = keys.verification(v.id)
     assert client.object("encoding", key) == b"listpack"

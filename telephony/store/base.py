@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from telephony.lifecycle import CheckOutcome, Receipt
+from telephony.lifecycle import CheckOutcome
 from telephony.limits import Admission, CheckPolicy, SendPlan
 from telephony.models import Verification
 from telephony.store.keys import KeyNames
@@ -54,13 +54,6 @@ class Store(Protocol):
         `max_attempts_reached`; the right code makes it `approved`. Only a pending verification
         changes. With a `policy`, wrong codes also count per number (LOCKED once over its limit,
         whatever the verification) and an approval counts for the prefix's pumping statistics.
-        """
-
-    def apply_receipt(self, verification_id: str, receipt: Receipt) -> tuple[str, Verification | None]:
-        """Record a receipt in one atomic step (`lifecycle.quick_receipt`).
-
-        Returns ("missing", None), ("ignored", v), ("updated", v), or ("escalate", v) when the
-        receipt needs the full rules (then nothing was written).
         """
 
     def admit(

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 
 from telephony.codes import CodeVault
-from telephony.lifecycle import CheckOutcome, Receipt, apply_check, quick_receipt
+from telephony.lifecycle import CheckOutcome, apply_check
 from telephony.limits import Admission, CheckPolicy, Pumping, Rule, SendPlan, buckets
 from telephony.models import Verification, from_record, to_record
 from telephony.store import keys
@@ -66,21 +66,6 @@ class MemoryStore:
         value, left = self._value(key)
         self._counters[key] = (value + by, self._clock() + (left if value else window))
         return value + by
-
-    def apply_receipt(self, verification_id: str, receipt: Receipt) -> tuple[str, Verification | None]:
-        with self._lock:
-            record = self._live(verification_id)
-            if record is None:
-                return "missing", None
-            current = from_record(record, verification_id)
-            result = quick_receipt(current, receipt)
-            if result is None:
-                return "escalate", current
-            if result.note:
-                return "ignored", current
-            saved = result.verification.with_changes(version=current.version + 1)
-            self._records[verification_id] = {**record, **to_record(saved)}
-            return "updated", saved
 
     def admit(
         self,

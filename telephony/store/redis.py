@@ -34,9 +34,9 @@ from typing import Any, TypeVar
 import redis
 
 from telephony.errors import StoreUnavailable
-from telephony.lifecycle import CALL_RANK, FAILED, MESSAGE_RANK, CheckOutcome, Receipt
+from telephony.lifecycle import CheckOutcome
 from telephony.limits import Admission, CheckPolicy, SendPlan
-from telephony.models import SHORT_TEXT, Verification, from_record, to_record
+from telephony.models import Verification, from_record, to_record
 from telephony.store import keys
 from telephony.store.base import OUTBOX_LIMIT
 from telephony.store.keys import KeyNames
@@ -45,11 +45,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 LUA = Path(__file__).with_name("lua")
 CLOCK_SYNC = 30.0  # seconds between readings of the server's clock (the local one only measures the time between)
-
-# The receipt script's tables, encoded once.
-_MESSAGE_RANKS, _CALL_RANKS = json.dumps(MESSAGE_RANK), json.dumps(CALL_RANK)
-_FAILED = json.dumps(sorted(FAILED))
-
 
 _READS = frozenset({"get", "latest_for", "opted_out", "outbox_list"})
 
@@ -181,14 +176,6 @@ class RedisStore:
         args = [json.dumps(cfg), *candidate_macs]
         result = self._run("check", [keys.verification(verification_id)], args)
         return CheckOutcome(result[0]), from_record(_pairs(result[1]), verification_id) if len(result) > 1 else None
-
-    @_fail_closed
-    def apply_receipt(self, verification_id: str, receipt: Receipt) -> tuple[str, Verification | None]:
-        ranks = _MESSAGE_RANKS if receipt.channel == "sms" else _CALL_RANKS
-        args = [receipt.index, receipt.provider, receipt.channel, receipt.provider_id, receipt.status or "",
-                receipt.raw[:SHORT_TEXT], ranks, _FAILED]  # fmt: skip
-        result = self._run("receipt", [keys.verification(verification_id)], args)
-        return result[0], from_record(_pairs(result[1]), verification_id) if len(result) > 1 else None
 
     @_fail_closed
     def admit(
