@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,8 +45,9 @@ PROVIDER_SETTINGS: dict[str, tuple[str, ...]] = {
 CALLER_NUMBER_SETTINGS = ("TWILIO_FROM", "PLIVO_FROM", "SIGNALWIRE_FROM", "FLOWROUTE_FROM")
 # Production refuses anything shorter: a bearer token or a key must resist guessing offline too.
 MIN_SECRET_LENGTH = 32
-CREDENTIAL_SETTINGS = tuple(
-    name for names in PROVIDER_SETTINGS.values() for name in names if name not in CALLER_NUMBER_SETTINGS
+CREDENTIAL_SETTINGS = (
+    *(name for names in PROVIDER_SETTINGS.values() for name in names if name not in CALLER_NUMBER_SETTINGS),
+    "TWILIO_MESSAGING_SERVICE_SID",  # optional: SMS from a Messaging Service instead of TWILIO_FROM
 )
 
 
@@ -87,6 +89,8 @@ class Settings:
     allowed_number_types: frozenset[str] = frozenset()
     metrics_token: str = field(default="", repr=False)
     default_region: str | None = None
+    webotp_domain: str | None = None  # OTP_WEBOTP_DOMAIN: SMS end with `@<domain> #<code>`
+    webotp_domain: str | None = None  # OTP_WEBOTP_DOMAIN: SMS end with `@<domain> #<code>`
 
     @property
     def development(self) -> bool:
@@ -130,7 +134,10 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         problems.extend(_refuse_unsafe_production(raw, sms + voice, redis_url, secret, api_keys))
     if secret and len(secret) < 16:
         problems.add(ConfigError("SECRET_KEY", "must be at least 16 characters"))
+    service_sid = take(lambda: _messaging_service(raw), "")
     for name in sorted({n for p in sms + voice for n in PROVIDER_SETTINGS[p]}):
+        if name == "TWILIO_FROM" and service_sid and "twilio" not in voice:
+            continue  # SMS through a Messaging Service needs no number of ours (calls do)
         if not raw.get(name, "").strip():
             problems.add(ConfigError(name, f"is required when {_who_uses(name, sms, voice)} is a provider"))
         elif name in CALLER_NUMBER_SETTINGS:
@@ -173,6 +180,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         allowed_number_types=take(lambda: _number_types(raw), frozenset()),
         metrics_token=raw.get("METRICS_TOKEN", "").strip(),
         default_region=take(lambda: _region(raw), None),
+        webotp_domain=take(lambda: _webotp_domain(raw), None),
     )
     if production:
         problems.extend(_refuse_weak_production(settings))
@@ -391,6 +399,27 @@ def _brand(raw: Mapping[str, str]) -> str:
     return brand
 
 
+def _messaging_service(raw: Mapping[str, str]) -> str:
+    sid = raw.get("TWILIO_MESSAGING_SERVICE_SID", "").strip()
+    if sid and not re.fullmatch(r"MG[0-9a-f]{32}", sid):
+        raise ConfigError("TWILIO_MESSAGING_SERVICE_SID", f"must be MG followed by 32 hex digits (got {sid!r})")
+    return sid
+
+
+_HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _webotp_domain(raw: Mapping[str, str]) -> str | None:
+    """The host of the site whose pages read the code (WebOTP and iOS: `@host #code`, last line)."""
+    domain = raw.get("OTP_WEBOTP_DOMAIN", "").strip().lower()
+    if not domain:
+        return None
+    labels = domain.split(".")
+    if len(domain) > 253 or len(labels) < 2 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise ConfigError("OTP_WEBOTP_DOMAIN", f"must be a host like example.com: no scheme, no port (got {domain!r})")
+    return domain
+
+
 def _region(raw: Mapping[str, str]) -> str | None:
     code = raw.get("OTP_DEFAULT_REGION", "").strip().upper()
     if code and not is_region(code):
@@ -399,7 +428,13 @@ def _region(raw: Mapping[str, str]) -> str | None:
 
 
 def _e164(raw: Mapping[str, str], name: str) -> str:
+    value = raw[name].strip()
+    if name == "TWILIO_FROM" and value.startswith("MG"):
+        raise ConfigError(name, "holds a Messaging Service SID: set TWILIO_MESSAGING_SERVICE_SID to it instead")
     try:
-        return parse_e164(raw[name])
+        return parse_e164(value)
     except InvalidPhoneNumber:
-        raise ConfigError(name, f"must be a phone number in E.164 form (got {raw[name]!r})") from None
+        why = f"must be a phone number in E.164 form (got {value!r})"
+        if value.isalnum() and not value.isdigit():
+            why += "; an alphanumeric sender ID cannot place calls or receive replies"
+        raise ConfigError(name, why) from None

@@ -417,7 +417,8 @@ class VerificationService:
         base = self.settings.public_base_url
         if v.attempts[index].channel == Channel.SMS:
             code = self.vault.open(v.id, v.sealed)
-            body = sms_body(v.locale, brand=self.settings.otp_brand, code=code, ttl=self.settings.otp_ttl)
+            s = self.settings
+            body = sms_body(v.locale, brand=s.otp_brand, code=code, ttl=s.otp_ttl, webotp_domain=s.webotp_domain)
             return provider.send_sms(v.to, body, status_url=status_url(base, provider.name, "message", v.id, index))
         return provider.place_call(
             v.to,

@@ -179,6 +179,9 @@ def reply(locale: str, name: str, *, brand: str, **values: object) -> str:
     return getattr(words(locale), name).format(brand=brand, **values)
 
 
-def sms_body(locale: str, *, brand: str, code: str, ttl: int) -> str:
+def sms_body(locale: str, *, brand: str, code: str, ttl: int, webotp_domain: str | None = None) -> str:
+    """The code's SMS. With `webotp_domain`, a last line `@domain #code` lets browsers (WebOTP) and
+    iOS offer the code to that site's pages, and to no other site."""
     minutes = max(1, round(ttl / 60))
-    return words(locale).sms.format(brand=brand, code=code, minutes=minutes)
+    body = words(locale).sms.format(brand=brand, code=code, minutes=minutes)
+    return f"{body}\n\n@{webotp_domain} #{code}" if webotp_domain else body

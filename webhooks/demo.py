@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import phonenumbers
 from flask import Blueprint, Response, jsonify, render_template, request
 
 from telephony.errors import InvalidPhone, InvalidRequest, MaxAttempts, NotFound, NotPending, ServiceError
@@ -33,8 +34,18 @@ def text(message: str, status: int) -> tuple[Response, int]:
 def index() -> str:
     settings = service().settings
     return render_template(
-        "demo.html", brand=settings.otp_brand, outbox=settings.development, code_length=settings.otp_length
-    )
+        "demo.html", brand=settings.otp_brand, outbox=settings.development, code_length=settings.otp_length,
+        number_hint=number_hint(settings.default_region),
+    )  # fmt: skip
+
+
+def number_hint(region: str | None) -> str:
+    """What the number fields take: E.164, and national numbers of OTP_DEFAULT_REGION when set."""
+    if region is None:
+        return "With + and country code (e.g. +14155550100)"
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL) if example else ""
+    return f"With + and country code, or a {region} number" + (f" (e.g. {national})" if national else "")
 
 
 @bp.post("/request-auth")

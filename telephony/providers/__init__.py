@@ -22,6 +22,7 @@ def _build(name: str, settings: Settings, store: Store) -> Provider:
             c("TWILIO_ACCOUNT_SID"), c("TWILIO_AUTH_TOKEN"), c("TWILIO_FROM"),
             timeout=settings.provider_timeout, ttl=settings.otp_ttl,
             detect_machines=settings.otp_voice_machine == "hangup",
+            messaging_service=c("TWILIO_MESSAGING_SERVICE_SID"),
         )  # fmt: skip
     if name == "plivo":
         from telephony.providers.plivo import PlivoProvider

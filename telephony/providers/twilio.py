@@ -83,19 +83,23 @@ class TwilioProvider:
     signature_header = "X-Twilio-Signature"
 
     def __init__(
-        self, account_sid: str, auth_token: str, caller: str, *, timeout: float, ttl: int, detect_machines: bool = True
-    ) -> None:
+        self, account_sid: str, auth_token: str, caller: str, *, timeout: float, ttl: int, detect_machines: bool = True,
+        messaging_service: str = "",
+    ) -> None:  # fmt: skip
         self._detect = {"machine_detection": "Enable"} if detect_machines else {}
         self._client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
         self._validator = RequestValidator(auth_token)
         self._from = caller
+        # A Messaging Service picks the sender (a number of its pool, a short code, an alphanumeric
+        # sender ID) per destination; calls still need TWILIO_FROM.
+        self._sender = {"messaging_service_sid": messaging_service} if messaging_service else {"from_": caller}
         self._validity = max(1, min(ttl, 36000))
 
     def send_sms(self, to: str, body: str, *, status_url: str) -> str:
         message = call_api(
             self.name,
             lambda: self._client.messages.create(
-                to=to, from_=self._from, body=body, status_callback=status_url,
+                to=to, body=body, status_callback=status_url, **self._sender,
                 validity_period=self._validity,  # a late code is useless: let Twilio drop it
             ),
         )  # fmt: skip
