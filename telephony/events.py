@@ -44,9 +44,7 @@ def event(name: str, v: Verification | None = None, *, level: int = logging.INFO
         if v is not None:
             parts += [f"verification={v.id}", f"to={mask(v.to)}"]
         parts += [f"{k}={logvalue(val)}" for k, val in fields.items() if val is not None]
-        # The record is made here rather than by `log.log`, which would walk the stack to find
-        # the caller: always this function, and a tenth of a check's CPU (bench/RESULTS.md).
-        log.handle(log.makeRecord(log.name, level, __file__, 0, " ".join(parts), (), None, "event"))
+        log.log(level, "%s", " ".join(parts), stacklevel=2)  # the record names the caller
     for observe in OBSERVERS:
         observe(name, v, fields)
 

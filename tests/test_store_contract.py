@@ -139,11 +139,11 @@ def test_outbox_keeps_newest_first_and_is_bounded(store: Store, request: pytest.
 @pytest.mark.redis
 def test_a_forked_process_gets_a_redis_connection_of_its_own(redis_url: str) -> None:
     store = RedisStore.from_url(redis_url, NAMES)
-    parent = store._lane().client_id()
+    parent = store._redis.client_id()
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # a gunicorn worker forked after the store was used
-        os.write(write, str(store._lane().client_id()).encode())
+        os.write(write, str(store._redis.client_id()).encode())
         os._exit(0)
     os.waitpid(pid, 0)
     assert int(os.read(read, 100)) != parent

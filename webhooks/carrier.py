@@ -9,9 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import TypeVar
-from urllib.parse import parse_qs
 
-import werkzeug.urls  # noqa: F401 (registers the "werkzeug.url_quote" codec error handler used below)
 from flask import Blueprint, Response, abort, current_app, request
 
 from telephony.events import event, logvalue
@@ -53,20 +51,12 @@ def signed_request(provider_name: str, kind: WebhookKind) -> tuple[Provider, Web
 
 
 def _posted() -> tuple[bytes, FormData]:
-    """The POSTed body and its fields. Carriers send form-encoded bodies: parsed here in one step,
-    because Werkzeug's general form parser costs more than the rest of a receipt (bench/RESULTS.md)."""
+    """The POSTed body and its fields, as Werkzeug parses them (so signatures check over the same
+    values the handlers read)."""
     if request.method != "POST":
         return b"", FormData()
-    body = request.get_data(cache=True)
-    if request.mimetype != "application/x-www-form-urlencoded":
-        return body, FormData(request.form.lists())  # multipart, or a JSON body (no fields)
-    # Decoded as Werkzeug decodes forms (so signatures check over the same values): bytes that are
-    # not UTF-8 give no fields, and a %-escape that is not UTF-8 stays as sent.
-    try:
-        text = body.decode()
-    except UnicodeDecodeError:
-        return body, FormData()
-    return body, FormData(parse_qs(text, keep_blank_values=True, errors="werkzeug.url_quote"))
+    body = request.get_data(cache=True)  # read first and kept: the form is then parsed from it
+    return body, FormData(request.form.lists())
 
 
 def _redacted(url: str) -> str:

@@ -40,6 +40,18 @@ def verification(verification_id: str) -> str:
     return _key(tag_of(verification_id), "v", verification_id[11:])
 
 
+def fails(tag: str) -> str:
+    """Wrong codes per number of one tag, across all their verifications (a new code does not reset
+    them): a hash of number name -> "count|until ms", named from a verification id's tag alone."""
+    return _key(tag, "f")
+
+
+def pump(tag: str) -> str:
+    """SMS-pumping statistics of the prefixes of one tag: a hash of "<prefix name>:s<bucket>" (sends)
+    and ":a<bucket>" (approvals), named from a verification id's tag alone."""
+    return _key(tag, "p")
+
+
 def scope_limit(scope: str, window: int) -> str:
     """A counter for a client or a country (scope already a keyed name): its own slot."""
     return f"otp:{{{scope}}}:lim:{window}"
@@ -113,11 +125,6 @@ class KeyNames:
     def opt_out(self, e164: str, key_index: int = 0) -> str:
         return _key(self.tag(e164, key_index), "o", self.number(e164, key_index))
 
-    def fails(self, e164: str) -> str:
-        """Wrong codes for a number across all its verifications (a new code does not reset it).
-        The check script builds this name from the record's `n` field: keep the two in step."""
-        return _key(self.tag(e164), "f", self.number(e164))
-
     def number_limit(self, e164: str, window: int, kind: str = "s") -> str:
         """Sends (`s`) or keyword replies (`r`) to a number in a window."""
         return _key(self.tag(e164), "l", f"{kind}{window}", self.number(e164))
@@ -127,11 +134,6 @@ class KeyNames:
 
     def pump_block(self, e164: str) -> str:
         return _key(self.tag(e164), "b", self.prefix(e164))
-
-    def pump(self, e164: str) -> str:
-        """A prefix's SMS-pumping statistics: a hash of sends and approvals per time bucket.
-        The check script builds this name from the record's `q` field: keep the two in step."""
-        return _key(self.tag(e164), "p", self.prefix(e164))
 
     def event(self, scope: str, event_id: str) -> str:
         """A handled webhook event or nonce; `scope` is a verification id, a number or a name."""

@@ -79,7 +79,7 @@ class MemoryStore:
             refused = self._refusal(plan, save)
             if refused is not None:
                 return refused
-            pump_key = self.names.pump(plan.number)
+            pump_key = self._pump_key(plan.number)
             for key, rule in self._counters_of(plan):
                 self._incr(key, rule.window)
             if plan.pumping:
@@ -118,10 +118,13 @@ class MemoryStore:
 
     def _pumping(self, number: str, pump: Pumping) -> bool:
         bucket, weight = buckets(self._clock(), pump.window)
-        key = self.names.pump(number)
+        key = self._pump_key(number)
         sends = self._value(f"{key}:s{bucket}")[0] + weight * self._value(f"{key}:s{bucket - 1}")[0]
         approved = self._value(f"{key}:a{bucket}")[0] + weight * self._value(f"{key}:a{bucket - 1}")[0]
         return sends >= pump.min_sends and approved < sends * pump.min_ratio
+
+    def _pump_key(self, number: str) -> str:
+        return f"{keys.pump(self.names.tag(number))}:{self.names.prefix(number)}"
 
     def _counters_of(self, plan: SendPlan) -> list[tuple[str, Rule]]:
         names = self.names
@@ -164,7 +167,7 @@ class MemoryStore:
                 return CheckOutcome.MISSING, None
             current = from_record(record, verification_id)
             fails = policy.fails if policy else None
-            fails_key = self.names.fails(current.to)
+            fails_key = f"{keys.fails(self.names.tag(current.to))}:{self.names.number(current.to)}"
             if fails and current.pending and self._value(fails_key)[0] >= fails.limit:
                 return CheckOutcome.LOCKED, current
             outcome, updated = apply_check(current, CodeVault.same(current.mac, candidate_macs), self._clock())
@@ -177,7 +180,7 @@ class MemoryStore:
                 self._counters.pop(fails_key, None)
                 if policy and policy.pump_window:
                     bucket, _ = buckets(self._clock(), policy.pump_window)
-                    self._incr(f"{self.names.pump(current.to)}:a{bucket}", 2 * policy.pump_window)
+                    self._incr(f"{self._pump_key(current.to)}:a{bucket}", 2 * policy.pump_window)
             return outcome, updated
 
     def latest_for(self, e164: str) -> str | None:

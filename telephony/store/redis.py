@@ -5,10 +5,10 @@ Keys (named in store/keys.py; `<n>` and `<q>` are keyed names of a number and of
   otp:{tag}:v:<id's random part>  hash, one verification (`models.to_record`), PEXPIREAT its expiry
   otp:{tag}:n:<n>           string, id of the number's newest verification, same expiry
   otp:{tag}:o:<n>           string, present while the number is opted out of SMS (no expiry)
-  otp:{tag}:f:<n>           counter, wrong codes for the number across its verifications
+  otp:{tag}:f               hash, <n> -> "count|until ms": wrong codes per number across its verifications
   otp:{tag}:l:s<window>:<n> counter, sends to the number (r<window>: keyword replies)
   otp:{tag}:l:p<window>:<q> counter, sends to the prefix
-  otp:{tag}:p:<q>           hash, the prefix's sends (s<bucket>) and approvals (a<bucket>)
+  otp:{tag}:p               hash, <q>:s<bucket> and <q>:a<bucket>: each prefix's sends and approvals
   otp:{tag}:b:<q>           string, present while the prefix is blocked for SMS pumping
   otp:{tag}:e:<n or id>:<event>  string, an event already handled (webhook de-duplication)
   otp:{<kind>:<name>}:lim:<window>  counter, sends per client IP, API key or country
@@ -24,8 +24,6 @@ import contextlib
 import functools
 import json
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +34,7 @@ import redis
 from telephony.errors import StoreUnavailable
 from telephony.lifecycle import CheckOutcome
 from telephony.limits import Admission, CheckPolicy, SendPlan
-from telephony.models import Verification, from_record, to_record
+from telephony.models import Verification, from_record, tag_of, to_record
 from telephony.store import keys
 from telephony.store.base import OUTBOX_LIMIT
 from telephony.store.keys import KeyNames
@@ -83,7 +81,6 @@ class RedisStore:
     def __init__(self, client: redis.Redis, names: KeyNames | None = None) -> None:
         self._redis = client
         self.names = names or KeyNames()
-        self._local = threading.local()
         self._scripts = {path.stem: client.register_script(path.read_text()) for path in LUA.glob("*.lua")}
         self._offset: tuple[float, float] | None = None  # (server time - monotonic, when read)
 
@@ -98,35 +95,9 @@ class RedisStore:
         )
         return cls(client, names)
 
-    def _lane(self) -> redis.Redis:
-        """A connection this thread keeps for single commands and scripts (pipelines use the pool).
-
-        redis-py takes a connection from its pool and gives it back around every command, with
-        a lock, a readiness poll and bookkeeping each way: about 5 % of a check's instructions
-        (bench/RESULTS.md). A single-connection client skips that and keeps redis-py's reconnect
-        and retry. One per thread, so gthread workers do not queue on one socket; made on first
-        use in each process, so a forked worker never shares its parent's socket, and a Redis
-        that is down at start-up fails the first request (503), not the app. A thread's client
-        goes back to the pool when the thread ends (CPython frees it then).
-        """
-        local, pid = self._local, os.getpid()
-        client = getattr(local, "client", None)
-        if client is None or local.pid != pid:
-            client = redis.Redis(connection_pool=self._redis.connection_pool, single_connection_client=True)
-            local.client, local.pid = client, pid
-        connection = client.connection
-        # As the pool does before lending a connection: a socket with something to read is stale
-        # (the server closed it, e.g. it restarted), so reconnect before sending.
-        try:  # a dropped connection is left to the command to reconnect (one timeout, not two)
-            if connection.is_connected and connection.can_read():
-                connection.disconnect()
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
-            connection.disconnect()
-        return client
-
     def _run(self, name: str, script_keys: list[str], args: list | None = None) -> Any:
-        """One Lua script on this thread's lane (redis-py reloads it after a Redis restart)."""
-        return self._scripts[name](keys=script_keys, args=args or [], client=self._lane())
+        """One Lua script (redis-py sends EVALSHA, and reloads the script after a Redis restart)."""
+        return self._scripts[name](keys=script_keys, args=args or [])
 
     def now(self) -> float:
         """The server's clock, read every CLOCK_SYNC seconds and carried forward by the local
@@ -135,7 +106,7 @@ class RedisStore:
         tick = time.monotonic()
         if self._offset is None or tick - self._offset[1] > CLOCK_SYNC:
             try:
-                seconds, micros = self._lane().time()
+                seconds, micros = self._redis.time()
             except redis.RedisError:
                 return time.time() if self._offset is None else tick + self._offset[0]
             self._offset = (seconds + micros / 1e6 - time.monotonic(), tick)
@@ -149,7 +120,7 @@ class RedisStore:
 
     @_fail_closed
     def get(self, verification_id: str) -> Verification | None:
-        record = self._lane().hgetall(keys.verification(verification_id))
+        record = self._redis.hgetall(keys.verification(verification_id))
         return from_record(record, verification_id) if record else None
 
     @_fail_closed
@@ -169,12 +140,13 @@ class RedisStore:
     ) -> tuple[CheckOutcome, Verification | None]:
         fails = policy.fails if policy else None
         cfg = {
-            "fl": fails.limit if fails else 0,
-            "fw": fails.window * 1000 if fails else 0,
-            "pw": policy.pump_window * 1000 if policy and policy.pump_window else 0,
+            "fails_allowed": fails.limit if fails else 0,
+            "fails_window": fails.window * 1000 if fails else 0,
+            "pump_window": policy.pump_window * 1000 if policy and policy.pump_window else 0,
         }
-        args = [json.dumps(cfg), *candidate_macs]
-        result = self._run("check", [keys.verification(verification_id)], args)
+        tag = tag_of(verification_id)
+        script_keys = [keys.verification(verification_id), keys.fails(tag), keys.pump(tag)]
+        result = self._run("check", script_keys, [json.dumps(cfg), *candidate_macs])
         return CheckOutcome(result[0]), from_record(_pairs(result[1]), verification_id) if len(result) > 1 else None
 
     @_fail_closed
@@ -227,7 +199,7 @@ class RedisStore:
         names, number = self.names, plan.number
         legacy_opt_out = plan.check_opt_out and names.rotating and self._opted_out_before(number)
         cfg: dict[str, Any] = {
-            "sms": int(plan.check_opt_out), "oo": int(legacy_opt_out), "mode": "none",
+            "check_opt_out": int(plan.check_opt_out), "opted_out_before": int(legacy_opt_out), "mode": "none",
             "limits": [[r.limit, r.window * 1000] for r in (*plan.number_rules, *plan.prefix_rules)],
         }  # fmt: skip
         number_keys = [names.opt_out(number), names.pump_block(number)]
@@ -235,9 +207,9 @@ class RedisStore:
         number_keys += [names.prefix_limit(number, r.window) for r in plan.prefix_rules]
         if plan.pumping:
             pump = plan.pumping
-            number_keys.append(names.pump(number))
-            cfg["pump"] = {"min": pump.min_sends, "ratio": pump.min_ratio, "window": pump.window * 1000,
-                           "cooloff": pump.cooloff * 1000}  # fmt: skip
+            number_keys.append(keys.pump(names.tag(number)))
+            cfg["pump"] = {"prefix": names.prefix(number), "min_sends": pump.min_sends, "min_ratio": pump.min_ratio,
+                           "window": pump.window * 1000, "cooloff": pump.cooloff * 1000}  # fmt: skip
         fields: list[str] = []
         if create is not None:
             number_keys += [keys.verification(create.id), names.latest(create.to)]
@@ -299,7 +271,7 @@ class RedisStore:
 
     @_fail_closed
     def latest_for(self, e164: str) -> str | None:
-        found = self._lane().get(self.names.latest(e164))
+        found = self._redis.get(self.names.latest(e164))
         if found is None and self.names.rotating:  # started before a SECRET_KEY rotation
             found = next((v for v in self._older(self.names.latest, e164) if v), None)
         return found
@@ -316,19 +288,19 @@ class RedisStore:
 
     @_fail_closed
     def first_seen(self, scope: str, event_id: str, *, ttl: int) -> bool:
-        return bool(self._lane().set(self.names.event(scope, event_id), "1", nx=True, ex=ttl))
+        return bool(self._redis.set(self.names.event(scope, event_id), "1", nx=True, ex=ttl))
 
     @_fail_closed
     def remember(self, scope: str, event_id: str, *, ttl: int) -> None:
-        self._lane().set(self.names.event(scope, event_id), "1", ex=ttl)
+        self._redis.set(self.names.event(scope, event_id), "1", ex=ttl)
 
     @_fail_closed
     def forget(self, scope: str, event_id: str) -> None:
-        self._lane().delete(self.names.event(scope, event_id))
+        self._redis.delete(self.names.event(scope, event_id))
 
     @_fail_closed
     def opted_out(self, e164: str) -> bool:
-        if self._lane().exists(self.names.opt_out(e164)):
+        if self._redis.exists(self.names.opt_out(e164)):
             return True
         return self.names.rotating and self._opted_out_before(e164)
 
@@ -375,7 +347,7 @@ class RedisStore:
 
     @_fail_closed
     def schedule(self, verification_id: str, at: float) -> None:
-        self._lane().zadd(keys.TIMERS, {verification_id: at})
+        self._redis.zadd(keys.TIMERS, {verification_id: at})
 
     @_fail_closed
     def claim_due(self, now: float, limit: int) -> list[str]:
@@ -383,15 +355,19 @@ class RedisStore:
 
     @_fail_closed
     def outbox_push(self, entry: dict) -> None:
-        self._run("outbox", [keys.OUTBOX], [json.dumps(entry), OUTBOX_LIMIT - 1, 86400])
+        pipe = self._redis.pipeline(transaction=True)  # newest first, capped, kept for a day
+        pipe.lpush(keys.OUTBOX, json.dumps(entry))
+        pipe.ltrim(keys.OUTBOX, 0, OUTBOX_LIMIT - 1)
+        pipe.expire(keys.OUTBOX, 86400)
+        pipe.execute()
 
     @_fail_closed
     def outbox_list(self) -> list[dict]:
-        return [json.loads(item) for item in self._lane().lrange(keys.OUTBOX, 0, OUTBOX_LIMIT - 1)]
+        return [json.loads(item) for item in self._redis.lrange(keys.OUTBOX, 0, OUTBOX_LIMIT - 1)]
 
     def ping(self) -> bool:
         try:
-            return bool(self._lane().ping())
+            return bool(self._redis.ping())
         except redis.RedisError:
             return False
 

@@ -4,10 +4,11 @@
 -- version) writes nothing at all; an admitted send is counted exactly once, with the record that
 -- carries it; windows, expiry and pumping buckets follow this server's clock.
 -- KEYS: [1] opt-out, [2] the prefix's pumping block, [3 .. 2+L] one counter per limit, then the
--- prefix's pumping statistics (when on), then the verification and (a start) the number's newest.
--- ARGV[1]: JSON {sms: 1 when an SMS (opt-outs apply), oo: 1 when opted out under an older key,
--- limits: [[count, window ms]...], pump: {min, ratio, window, cooloff} (ms; absent when off),
--- mode: 'create' | 'save' | 'none', ttl: ms (create), id (create), version (save)};
+-- tag's SMS-pumping statistics (when on: a hash, "<prefix name>:s<bucket>" -> sends, ":a" approvals),
+-- then the verification and (a start) the number's newest.
+-- ARGV[1]: JSON {check_opt_out: 1 for an SMS, opted_out_before: 1 when opted out under an older key,
+-- limits: [[count, window ms]...], pump: {prefix, min_sends, min_ratio, window, cooloff} (ms; absent
+-- when off), mode: 'create' | 'save' | 'none', ttl: ms (create), id (create), version (save)};
 -- ARGV[2...]: the record's fields (create: all but `c` and `e`, which are set here; save: the changed ones).
 local cfg = cjson.decode(ARGV[1])
 local t = redis.call('TIME')
@@ -18,7 +19,9 @@ if cfg.mode == 'save' then
   if not version then return {'missing', 0} end
   if version ~= cfg.version then return {'conflict', 0} end
 end
-if cfg.sms == 1 and (cfg.oo == 1 or redis.call('EXISTS', KEYS[1]) == 1) then return {'opted_out', 0} end
+if cfg.check_opt_out == 1 and (cfg.opted_out_before == 1 or redis.call('EXISTS', KEYS[1]) == 1) then
+  return {'opted_out', 0}
+end
 local blocked = redis.call('PTTL', KEYS[2])
 if blocked > 0 then return {'pumping', blocked} end
 for i, rule in ipairs(cfg.limits) do
@@ -26,31 +29,34 @@ for i, rule in ipairs(cfg.limits) do
     return {'limited', redis.call('PTTL', KEYS[2 + i])}
   end
 end
-local pump, bucket, sends, approved
+local pump, prefix, bucket, sends, approved
 if cfg.pump then
-  pump = KEYS[3 + #cfg.limits]
+  pump, prefix = KEYS[3 + #cfg.limits], cfg.pump.prefix .. ':'
   local w = cfg.pump.window
   bucket = math.floor(now / w)
   local weight = 1 - (now % w) / w
-  local s = redis.call('HMGET', pump, 's' .. bucket, 's' .. (bucket - 1), 'a' .. bucket, 'a' .. (bucket - 1))
+  local s = redis.call('HMGET', pump, prefix .. 's' .. bucket, prefix .. 's' .. (bucket - 1),
+    prefix .. 'a' .. bucket, prefix .. 'a' .. (bucket - 1))
   local function n(x) return tonumber(x or '0') or 0 end
   sends = n(s[1]) + weight * n(s[2])
   approved = n(s[3]) + weight * n(s[4])
-  if sends >= cfg.pump.min and approved < sends * cfg.pump.ratio then return {'pumping', cfg.pump.cooloff} end
+  if sends >= cfg.pump.min_sends and approved < sends * cfg.pump.min_ratio then
+    return {'pumping', cfg.pump.cooloff}
+  end
 end
 -- Everything passed: count, then write the record.
 for i, rule in ipairs(cfg.limits) do
   if redis.call('INCR', KEYS[2 + i]) == 1 then redis.call('PEXPIRE', KEYS[2 + i], rule[2]) end
 end
 if pump then
-  redis.call('HINCRBY', pump, 's' .. bucket, 1)
-  for _, field in ipairs(redis.call('HKEYS', pump)) do
-    local b = tonumber(string.sub(field, 2))
+  redis.call('HINCRBY', pump, prefix .. 's' .. bucket, 1)
+  for _, field in ipairs(redis.call('HKEYS', pump)) do  -- buckets older than the window's two
+    local b = tonumber(string.match(field, ':[sa](%d+)$'))
     if b and b < bucket - 1 then redis.call('HDEL', pump, field) end
   end
   redis.call('PEXPIRE', pump, 2 * cfg.pump.window)
   -- This send tips the prefix over: the next ones wait out the cool-off.
-  if sends + 1 >= cfg.pump.min and approved < (sends + 1) * cfg.pump.ratio then
+  if sends + 1 >= cfg.pump.min_sends and approved < (sends + 1) * cfg.pump.min_ratio then
     redis.call('SET', KEYS[2], '1', 'PX', cfg.pump.cooloff)
   end
 end

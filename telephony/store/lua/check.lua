@@ -3,10 +3,11 @@
 -- verification's checks and counts against its number (a new code does not reset that count);
 -- expiry is judged by this server's clock; the comparison takes the same time whatever matches.
 -- Twin: telephony/lifecycle.py `apply_check` (the memory store); the store contract tests hold both.
--- KEYS[1]: the verification. ARGV[1]: JSON {fl: wrong codes allowed per number (0: unlimited),
--- fw: their window (ms), pw: SMS-pumping window (ms, 0: off)};
--- ARGV[2...]: the candidate's MACs. The number's keys share the verification's tag: they are
--- named from its record (`n`, `q`) as store/keys.py names them.
+-- KEYS: [1] the verification, [2] its tag's wrong-code counts (a hash: number name -> "count|until
+-- ms"), [3] its tag's SMS-pumping statistics (a hash: "<prefix name>:a<bucket>" -> approvals).
+-- All three are named from the verification id alone (store/keys.py), so a check is one round trip.
+-- ARGV[1]: JSON {fails_allowed: wrong codes allowed per number (0: unlimited), fails_window: their
+-- window (ms), pump_window: SMS-pumping bucket length (ms, 0: off)}; ARGV[2...]: the candidate's MACs.
 local cfg = cjson.decode(ARGV[1])
 local h = redis.call('HMGET', KEYS[1], 's', 'k', 'h', 'n', 'q', 'e')
 if not h[1] then return {'missing'} end
@@ -20,23 +21,30 @@ for i = 2, #ARGV do
   for j = 1, math.min(#a, #b) do diff = bit.bor(diff, bit.bxor(a:byte(j), b:byte(j))) end
   if diff == 0 then matched = 1 end
 end
-local tag = string.match(KEYS[1], '{(.-)}')
-local fails = 'otp:{' .. tag .. '}:f:' .. h[4]
+-- The number's wrong codes in the current window ("count|until"; an elapsed window counts 0).
+local number = h[4]
+local fails, fails_until = 0, 0
+if number and cfg.fails_allowed > 0 then
+  local entry = redis.call('HGET', KEYS[2], number)
+  if entry then
+    local count, untl = string.match(entry, '(%d+)|(%d+)')
+    if tonumber(untl) > now then fails, fails_until = tonumber(count), tonumber(untl) end
+  end
+end
 local outcome
 if h[1] == 'max_attempts_reached' then
   outcome = 'max_attempts'
 elseif h[1] ~= 'pending' then
   outcome = 'not_pending'
-elseif cfg.fl > 0 and tonumber(redis.call('GET', fails) or '0') >= cfg.fl then
+elseif cfg.fails_allowed > 0 and fails >= cfg.fails_allowed then
   outcome = 'locked'
 elseif matched == 1 then
   outcome = 'approved'
   redis.call('HSET', KEYS[1], 's', 'approved')
-  redis.call('DEL', fails)
-  if cfg.pw > 0 then
-    local pump = 'otp:{' .. tag .. '}:p:' .. h[5]
-    redis.call('HINCRBY', pump, 'a' .. math.floor(now / cfg.pw), 1)
-    redis.call('PEXPIRE', pump, 2 * cfg.pw)
+  if number then redis.call('HDEL', KEYS[2], number) end
+  if cfg.pump_window > 0 and h[5] then
+    redis.call('HINCRBY', KEYS[3], h[5] .. ':a' .. math.floor(now / cfg.pump_window), 1)
+    redis.call('PEXPIRE', KEYS[3], 2 * cfg.pump_window)
   end
   redis.call('HINCRBY', KEYS[1], 'v', 1)
 else
@@ -44,7 +52,12 @@ else
   local left = math.max(0, tonumber(h[2]) - 1)
   redis.call('HSET', KEYS[1], 'k', left)
   if left == 0 then redis.call('HSET', KEYS[1], 's', 'max_attempts_reached') end
-  if cfg.fl > 0 and redis.call('INCR', fails) == 1 then redis.call('PEXPIRE', fails, cfg.fw) end
+  if number and cfg.fails_allowed > 0 then
+    if fails == 0 then fails_until = now + cfg.fails_window end
+    redis.call('HSET', KEYS[2], number, (fails + 1) .. '|' .. fails_until)
+    -- The hash outlives its newest window; entries of elapsed windows count 0 until then.
+    if redis.call('PTTL', KEYS[2]) < fails_until - now then redis.call('PEXPIREAT', KEYS[2], fails_until) end
+  end
   redis.call('HINCRBY', KEYS[1], 'v', 1)
 end
 return {outcome, redis.call('HGETALL', KEYS[1])}
