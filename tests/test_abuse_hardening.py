@@ -16,7 +16,18 @@ from urllib.parse import parse_qs
 import pytest
 import redis
 import responses
-from conftest import BASE_CONFIG, BASE_URL, TWILIO, TWILIO_API, Clock, RedisServer, signed_post
+from conftest import (
+    BASE_CONFIG,
+    BASE_URL,
+    NUMBER,
+    TWILIO,
+    TWILIO_API,
+    Clock,
+    RedisServer,
+    newest_code,
+    signed_post,
+    start,
+)
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -24,18 +35,7 @@ from app import create_app
 from telephony.store.memory import MemoryStore
 from telephony.store.redis import RedisStore
 
-NUMBER = "+14155550100"
 VICTIM = "+14155550123"
-
-
-def start(client: FlaskClient, to: str = NUMBER, channel: str = "sms", **kwargs: object):
-    headers = kwargs.pop("headers", {})
-    return client.post("/v1/verifications", json={"to": to, "channel": channel, **kwargs}, headers=headers)
-
-
-def code_for(client: FlaskClient, to: str) -> str:
-    body = next(s["body"] for s in client.get("/dev/outbox").get_json()["sends"] if s["to"] == to and "body" in s)
-    return re.search(r"\b(\d{6})\b", body).group(1)
 
 
 def store_of(app: Flask):
@@ -132,7 +132,7 @@ def test_starts_refused_for_a_victim_s_number_do_not_touch_the_victim(make_app) 
     v = start(victim, VICTIM).get_json()
     assert start(attacker, "+14155550177").status_code == 201  # the attacker's one allowed start
     assert [start(attacker, VICTIM).status_code for _ in range(6)] == [429] * 6
-    check = victim.post("/v1/verification-checks", json={"to": VICTIM, "code": code_for(victim, VICTIM)})
+    check = victim.post("/v1/verification-checks", json={"to": VICTIM, "code": newest_code(victim, VICTIM)})
     assert check.status_code == 200 and check.get_json()["valid"] and check.get_json()["id"] == v["id"]
     assert start(victim_again, VICTIM).status_code == 201  # the victim's own starts are not used up
 
@@ -203,7 +203,7 @@ def test_a_check_caught_in_a_redis_stall_says_its_outcome_is_unknown(redis_url: 
     app = create_app({**BASE_CONFIG, "REDIS_URL": redis_url})
     client = app.test_client()
     v = start(client).get_json()
-    code = code_for(client, NUMBER)
+    code = newest_code(client, NUMBER)
     stall = threading.Thread(target=lambda: redis.Redis.from_url(redis_url).execute_command("DEBUG", "SLEEP", "3"))
     stall.start()
     time.sleep(0.2)
@@ -260,7 +260,7 @@ def test_a_web_host_with_a_fast_clock_cannot_lengthen_a_code_s_life(redis_url: s
     fast.advance(3600)
     client = create_app({**BASE_CONFIG, "REDIS_URL": redis_url, "OTP_TTL": "1"}, clock=fast).test_client()
     v = start(client).get_json()
-    code = code_for(client, NUMBER)
+    code = newest_code(client, NUMBER)
     key = next(k for k in redis.Redis.from_url(redis_url, decode_responses=True).keys("otp:*:v:*"))
     assert 0 < redis.Redis.from_url(redis_url).pttl(key) <= 1000
     assert abs(time.mktime(time.strptime(v["created_at"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone - time.time()) < 5

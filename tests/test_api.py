@@ -5,33 +5,16 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import NUMBER, Api, newest_code, started
 from flask.testing import FlaskClient
-
-NUMBER = "+14155550100"
-
-
-@pytest.fixture
-def client(make_app) -> FlaskClient:
-    return make_app().test_client()
-
-
-def start(client: FlaskClient, **body: str) -> dict:
-    response = client.post("/v1/verifications", json={"to": NUMBER, **body})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def code_of(client: FlaskClient) -> str:
-    newest = client.get("/dev/outbox").get_json()["sends"][0]
-    return re.search(r"\b(\d{6})\b", newest["body"]).group(1)
 
 
 def error_of(response) -> str:
     return response.get_json()["error"]["code"]
 
 
-def test_start_answers_the_contract_shape(client: FlaskClient) -> None:
-    v = start(client)
+def test_start_answers_the_contract_shape(api: Api) -> None:
+    v = api.started()
     assert list(v) == [
         "id", "to", "status", "channel", "locale", "checks_left", "sends_left",
         "created_at", "expires_at", "sends",
@@ -41,57 +24,57 @@ def test_start_answers_the_contract_shape(client: FlaskClient) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", v["expires_at"])
     [send] = v["sends"]
     assert send["provider"] == "console" and send["status"] == "queued" and send["provider_id"].startswith("CN")
-    assert client.get(f"/v1/verifications/{v['id']}").get_json() == v
+    assert api.get(v["id"]) == v
 
 
-def test_number_is_answered_in_e164_whatever_the_input(client: FlaskClient) -> None:
-    response = client.post("/v1/verifications", json={"to": "+1 (415) 555-0100"})
+def test_number_is_answered_in_e164_whatever_the_input(api: Api) -> None:
+    response = api.client.post("/v1/verifications", json={"to": "+1 (415) 555-0100"})
     assert response.get_json()["to"] == NUMBER
 
 
-def test_sms_flow_wrong_then_right_then_again(client: FlaskClient) -> None:
-    v = start(client)
-    code = code_of(client)
+def test_sms_flow_wrong_then_right_then_again(api: Api) -> None:
+    v = api.started()
+    code = api.code()
     wrong = "000000" if code != "000000" else "111111"
-    response = client.post(f"/v1/verifications/{v['id']}/check", json={"code": wrong})
+    response = api.check(v["id"], wrong)
     assert response.status_code == 200
     assert (response.get_json()["valid"], response.get_json()["checks_left"]) == (False, 4)
-    response = client.post(f"/v1/verifications/{v['id']}/check", json={"code": code})
+    response = api.check(v["id"], code)
     assert (response.get_json()["valid"], response.get_json()["status"]) == (True, "approved")
-    response = client.post(f"/v1/verifications/{v['id']}/check", json={"code": code})
+    response = api.check(v["id"], code)
     assert response.status_code == 409 and error_of(response) == "not_pending"
 
 
-def test_check_by_number_uses_the_newest_verification(client: FlaskClient) -> None:
-    first = start(client)
-    assert client.post(f"/v1/verifications/{first['id']}/cancel").status_code == 200
-    newest = start(client)
+def test_check_by_number_uses_the_newest_verification(api: Api) -> None:
+    first = api.started()
+    assert api.client.post(f"/v1/verifications/{first['id']}/cancel").status_code == 200
+    newest = api.started()
     assert newest["id"] != first["id"]
-    code = code_of(client)
-    response = client.post("/v1/verification-checks", json={"to": "+1 415 555 0100", "code": code})
+    code = api.code()
+    response = api.client.post("/v1/verification-checks", json={"to": "+1 415 555 0100", "code": code})
     assert response.status_code == 200
     assert (response.get_json()["id"], response.get_json()["valid"]) == (newest["id"], True)
-    response = client.post("/v1/verification-checks", json={"to": NUMBER, "code": code})
+    response = api.client.post("/v1/verification-checks", json={"to": NUMBER, "code": code})
     assert response.status_code == 404 and error_of(response) == "not_found"
-    response = client.post("/v1/verification-checks", json={"to": "+14155550199", "code": code})
+    response = api.client.post("/v1/verification-checks", json={"to": "+14155550199", "code": code})
     assert response.status_code == 404
 
 
-def test_five_wrong_codes_then_the_right_one_is_refused(client: FlaskClient) -> None:
-    v = start(client)
-    code = code_of(client)
+def test_five_wrong_codes_then_the_right_one_is_refused(api: Api) -> None:
+    v = api.started()
+    code = api.code()
     wrong = "000000" if code != "000000" else "111111"
-    lefts = [client.post(f"/v1/verifications/{v['id']}/check", json={"code": wrong}).get_json() for _ in range(5)]
+    lefts = [api.check(v["id"], wrong).get_json() for _ in range(5)]
     assert [r["checks_left"] for r in lefts] == [4, 3, 2, 1, 0]
     assert lefts[-1]["status"] == "max_attempts_reached"
-    response = client.post(f"/v1/verifications/{v['id']}/check", json={"code": code})
+    response = api.check(v["id"], code)
     assert response.status_code == 429 and error_of(response) == "max_attempts_reached"
-    assert client.get(f"/v1/verifications/{v['id']}").get_json()["status"] == "max_attempts_reached"
+    assert api.get(v["id"])["status"] == "max_attempts_reached"
 
 
 def test_resend_carries_the_same_code_after_the_cooldown(client: FlaskClient, clock, store_kind: str) -> None:
-    v = start(client)
-    code = code_of(client)
+    v = started(client)
+    code = newest_code(client)
     response = client.post(f"/v1/verifications/{v['id']}/resend", json={})
     assert response.status_code == 429 and error_of(response) == "rate_limited"
     assert 1 <= int(response.headers["Retry-After"]) <= 30
@@ -105,7 +88,7 @@ def test_resend_carries_the_same_code_after_the_cooldown(client: FlaskClient, cl
 
 def test_resend_cooldown_doubles(make_app, clock) -> None:
     client = make_app(OTP_RESEND_COOLDOWN="0").test_client()
-    v = start(client)
+    v = started(client)
     for _ in range(3):
         assert client.post(f"/v1/verifications/{v['id']}/resend").status_code == 200
     response = client.post(f"/v1/verifications/{v['id']}/resend")
@@ -114,18 +97,18 @@ def test_resend_cooldown_doubles(make_app, clock) -> None:
     assert response.status_code == 429 and error_of(response) == "rate_limited"
 
 
-def test_cancel(client: FlaskClient) -> None:
-    v = start(client)
-    response = client.post(f"/v1/verifications/{v['id']}/cancel")
+def test_cancel(api: Api) -> None:
+    v = api.started()
+    response = api.client.post(f"/v1/verifications/{v['id']}/cancel")
     assert response.status_code == 200 and response.get_json()["status"] == "canceled"
     for action, body in (("cancel", None), ("resend", {}), ("check", {"code": "123456"})):
-        response = client.post(f"/v1/verifications/{v['id']}/{action}", json=body)
+        response = api.client.post(f"/v1/verifications/{v['id']}/{action}", json=body)
         assert response.status_code == 409 and error_of(response) == "not_pending", action
 
 
-def test_unknown_and_malformed_ids_are_not_found(client: FlaskClient) -> None:
+def test_unknown_and_malformed_ids_are_not_found(api: Api) -> None:
     for vid in ("vf_00000000AAAAAAAAAAAAAAAAAAAAAA", "nonsense", "vf_{x}:*"):
-        response = client.get(f"/v1/verifications/{vid}")
+        response = api.client.get(f"/v1/verifications/{vid}")
         assert response.status_code == 404 and error_of(response) == "not_found"
 
 
@@ -137,8 +120,8 @@ def test_expired_verification_is_not_found(make_app, clock, store_kind: str) -> 
         # the test clock rounds down to, or the one-second code may expire before it is saved.
         clock.now = time.time()
     client = make_app(OTP_TTL="1").test_client()
-    v = start(client)
-    code = code_of(client)
+    v = started(client)
+    code = newest_code(client)
     if store_kind == "redis":
         time.sleep(1.1)
     else:
@@ -177,7 +160,7 @@ def test_bad_input_gets_the_contract_error(client: FlaskClient, kwargs: dict, st
 
 @pytest.mark.parametrize("code", [123456, "12a456", "", "1" * 11, None])
 def test_malformed_codes_are_invalid_requests_and_cost_no_check(client: FlaskClient, code: object) -> None:
-    v = start(client)
+    v = started(client)
     response = client.post(f"/v1/verifications/{v['id']}/check", json={"code": code})
     assert response.status_code == 400 and error_of(response) == "invalid_request"
     assert client.get(f"/v1/verifications/{v['id']}").get_json()["checks_left"] == 5
@@ -197,16 +180,16 @@ def test_api_keys_are_required_when_configured(make_app) -> None:
     assert response.status_code == 201
 
 
-def test_responses_never_hold_the_code(client: FlaskClient) -> None:
-    v = start(client)
-    code = code_of(client)
+def test_responses_never_hold_the_code(api: Api) -> None:
+    v = api.started()
+    code = api.code()
     bodies = [
-        client.get(f"/v1/verifications/{v['id']}").get_data(as_text=True),
-        client.post(
+        api.client.get(f"/v1/verifications/{v['id']}").get_data(as_text=True),
+        api.client.post(
             f"/v1/verifications/{v['id']}/check", json={"code": "0" * 6 if code != "0" * 6 else "1" * 6}
         ).get_data(as_text=True),
-        client.post(f"/v1/verifications/{v['id']}/resend", json={"channel": "call"}).get_data(as_text=True),
-        client.post(f"/v1/verifications/{v['id']}/check", json={"code": code}).get_data(as_text=True),
+        api.client.post(f"/v1/verifications/{v['id']}/resend", json={"channel": "call"}).get_data(as_text=True),
+        api.check(v["id"], code).get_data(as_text=True),
     ]
     assert all(code not in body for body in bodies)
 
@@ -226,8 +209,8 @@ def test_a_rotated_secret_keeps_codes_in_flight_valid(store_kind: str, clock, re
         return create_app({**config, **settings}, store=shared, clock=clock).test_client()
 
     before = client()
-    v = start(before)
-    code = code_of(before)
+    v = started(before)
+    code = newest_code(before)
     forgot = client(SECRET_KEY="new-secret-0123456789").post(f"/v1/verifications/{v['id']}/check", json={"code": code})
     assert forgot.get_json()["valid"] is False  # without the fallback the old MAC matches nothing
     rotated = client(SECRET_KEY="new-secret-0123456789", SECRET_KEY_FALLBACKS="old-secret-0123456789")

@@ -9,13 +9,11 @@ from urllib.parse import parse_qs
 
 import pytest
 import responses
-from conftest import BASE_URL, TWILIO, signed_post
+from conftest import BASE_URL, NUMBER, TWILIO, signed_post, started
 from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-
-NUMBER = "+14155550100"
 
 
 @pytest.fixture
@@ -32,12 +30,6 @@ def sent(twilio_api: responses.RequestsMock, kind: str) -> list[dict[str, list[s
     return [parse_qs(c.request.body) for c in twilio_api.calls if c.request.url.endswith(f"/{kind}.json")]
 
 
-def start(client: FlaskClient, channel: str = "auto", to: str = NUMBER) -> dict:
-    response = client.post("/v1/verifications", json={"to": to, "channel": channel})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
 def state(client: FlaskClient, vid: str) -> dict:
     return client.get(f"/v1/verifications/{vid}").get_json()
 
@@ -46,7 +38,7 @@ def state(client: FlaskClient, vid: str) -> dict:
 
 
 def test_undelivered_receipt_places_one_call(client: FlaskClient, twilio_api: responses.RequestsMock) -> None:
-    v = start(client)
+    v = started(client, channel="auto")
     [message] = sent(twilio_api, "Messages")
     receipt = {"MessageSid": v["sends"][0]["provider_id"], "MessageStatus": "undelivered", "ErrorCode": "30003"}
     for _ in range(3):  # Twilio retries; each repeat must change nothing
@@ -64,7 +56,7 @@ def test_undelivered_receipt_places_one_call(client: FlaskClient, twilio_api: re
 def test_delivered_sms_then_failed_call_changes_nothing_more(
     client: FlaskClient, twilio_api: responses.RequestsMock
 ) -> None:
-    v = start(client)
+    v = started(client, channel="auto")
     url = sent(twilio_api, "Messages")[0]["StatusCallback"][0]
     sid = v["sends"][0]["provider_id"]
     signed_post(client, url, {"MessageSid": sid, "MessageStatus": "delivered"})
@@ -75,7 +67,7 @@ def test_delivered_sms_then_failed_call_changes_nothing_more(
 
 def test_timer_places_the_call_when_no_receipt_arrives(app: Flask, clock, twilio_api) -> None:
     client = app.test_client()
-    v = start(client)
+    v = started(client, channel="auto")
     service = app.extensions["verification"]
     clock.advance(59)
     assert service.fire_due_timers() == 0
@@ -88,10 +80,10 @@ def test_timer_places_the_call_when_no_receipt_arrives(app: Flask, clock, twilio
 
 def test_timer_does_nothing_once_delivered_or_approved(app: Flask, clock, twilio_api) -> None:
     client = app.test_client()
-    delivered = start(client)
+    delivered = started(client, channel="auto")
     url = sent(twilio_api, "Messages")[0]["StatusCallback"][0]
     signed_post(client, url, {"MessageSid": delivered["sends"][0]["provider_id"], "MessageStatus": "delivered"})
-    approved = start(client, to="+14155550101")
+    approved = started(client, "+14155550101", "auto")
     code = re.search(r"\b(\d{6})\b", sent(twilio_api, "Messages")[-1]["Body"][0]).group(1)
     assert client.post(f"/v1/verifications/{approved['id']}/check", json={"code": code}).get_json()["valid"]
     clock.advance(61)
@@ -106,7 +98,7 @@ def test_two_racing_workers_fire_a_timer_once_and_it_survives_a_restart(
     config = {"APP_ENV": "test", "SECRET_KEY": "race-secret-0123456789", "PUBLIC_BASE_URL": BASE_URL,
               "REDIS_URL": redis_url, "OTP_PROVIDER": "twilio", **TWILIO}  # fmt: skip
     web = create_app(config, clock=clock)
-    ids = [start(web.test_client(), to=f"+1415555{n:04d}")["id"] for n in range(100, 110)]
+    ids = [started(web.test_client(), f"+1415555{n:04d}", "auto")["id"] for n in range(100, 110)]
     del web  # the process that scheduled the timers is gone
     workers = [create_app(config, clock=clock).extensions["verification"] for _ in range(2)]
     clock.advance(60)
@@ -152,10 +144,10 @@ def test_stop_family_opts_out_of_sms_only(client: FlaskClient, twilio_api, word:
     assert "no longer receive" in reply_of(inbound(client, word, "SMin1"))
     response = client.post("/v1/verifications", json={"to": NUMBER, "channel": "sms"})
     assert response.status_code == 403 and response.get_json()["error"]["code"] == "opted_out"
-    auto = start(client, "auto")
+    auto = started(client, channel="auto")
     assert [s["channel"] for s in auto["sends"]] == ["call"]
     client.post(f"/v1/verifications/{auto['id']}/cancel")
-    assert start(client, "call")["channel"] == "call"
+    assert started(client, channel="call")["channel"] == "call"
     assert sent(twilio_api, "Messages") == []
 
 
@@ -163,7 +155,7 @@ def test_stop_family_opts_out_of_sms_only(client: FlaskClient, twilio_api, word:
 def test_start_family_opts_back_in(client: FlaskClient, twilio_api, word: str) -> None:
     inbound(client, "STOP", "SMin1")
     assert "again" in reply_of(inbound(client, word, "SMin2"))
-    assert start(client, "sms")["sends"][0]["channel"] == "sms"
+    assert started(client, channel="sms")["sends"][0]["channel"] == "sms"
 
 
 def test_help_and_unknown_words(client: FlaskClient) -> None:
@@ -174,7 +166,7 @@ def test_help_and_unknown_words(client: FlaskClient) -> None:
 def test_call_keyword_switches_the_pending_verification_to_a_call(
     client: FlaskClient, twilio_api: responses.RequestsMock
 ) -> None:
-    v = start(client, "sms")
+    v = started(client, channel="sms")
     assert "calling you" in reply_of(inbound(client, "call", "SMin1"))
     assert len(sent(twilio_api, "Calls")) == 1
     assert state(client, v["id"])["channel"] == "call"
@@ -187,7 +179,7 @@ def test_resend_keyword_obeys_the_cooldown_and_the_opt_out(
 ) -> None:
     client = app.test_client()
     assert "no code waiting" in reply_of(inbound(client, "RESEND", "SMin0"))
-    start(client, "sms")
+    started(client, channel="sms")
     assert "wait" in reply_of(inbound(client, "RESEND", "SMin1"))
     clock.advance(31)
     assert "on its way" in reply_of(inbound(client, "RESEND", "SMin2"))
@@ -199,7 +191,7 @@ def test_resend_keyword_obeys_the_cooldown_and_the_opt_out(
 
 
 def test_a_repeated_inbound_message_is_handled_once(client: FlaskClient, twilio_api) -> None:
-    start(client, "sms")
+    started(client, channel="sms")
     assert reply_of(inbound(client, "CALL", "SMsame")) is not None
     assert reply_of(inbound(client, "CALL", "SMsame")) is None
     assert len(sent(twilio_api, "Calls")) == 1
@@ -230,7 +222,7 @@ def menu_of(element: ET.Element) -> str | None:
 
 
 def call_url(client: FlaskClient, twilio_api: responses.RequestsMock, **settings: str) -> str:
-    start(client, "call")
+    started(client, channel="call")
     return sent(twilio_api, "Calls")[-1]["Url"][0]
 
 
@@ -287,7 +279,7 @@ def test_machines_may_be_spoken_to_when_configured(make_app, twilio_api: respons
 def test_calls_speak_the_number_s_language(
     client: FlaskClient, twilio_api: responses.RequestsMock, number: str, language: str, word: str
 ) -> None:
-    start(client, "call", to=number)
+    started(client, number, "call")
     twiml = answer(client, sent(twilio_api, "Calls")[-1]["Url"][0])
     says = list(twiml.iter("Say"))
     assert {s.get("language") for s in says} == {language}

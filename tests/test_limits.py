@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
+from conftest import NUMBER, newest_code, start
 from flask.testing import FlaskClient
 
 from telephony.limits import Counter, Pumping, Rule, SendPlan
 from telephony.store import MemoryStore
 from telephony.store.redis import RedisStore
-
-NUMBER = "+14155550100"
-
-
-def start(client: FlaskClient, to: str = NUMBER, channel: str = "sms", **headers: str):
-    return client.post("/v1/verifications", json={"to": to, "channel": channel}, headers=headers)
 
 
 def error_of(response) -> str:
@@ -70,9 +64,9 @@ def test_ip_and_api_key_limits(make_app) -> None:
 
 def test_api_key_limit(make_app) -> None:
     keyed = make_app(OTP_LIMIT_API_KEY="1/3600", API_KEYS="a,b").test_client()
-    assert start(keyed, "+14155550100", Authorization="Bearer a").status_code == 201
-    assert start(keyed, "+14155550200", Authorization="Bearer a").status_code == 429
-    assert start(keyed, "+14155550200", Authorization="Bearer b").status_code == 201
+    assert start(keyed, "+14155550100", headers={"Authorization": "Bearer a"}).status_code == 201
+    assert start(keyed, "+14155550200", headers={"Authorization": "Bearer a"}).status_code == 429
+    assert start(keyed, "+14155550200", headers={"Authorization": "Bearer b"}).status_code == 201
 
 
 def test_country_limit(make_app) -> None:
@@ -94,16 +88,12 @@ def test_limit_windows_reset(make_app, clock, store_kind: str) -> None:
     assert start(client).status_code == 200  # the pending verification, sent again
 
 
-def code_of(client: FlaskClient) -> str:
-    return re.search(r"\b(\d{6})\b", outbox(client)[0]["body"]).group(1)
-
-
 def test_new_verifications_do_not_reset_the_guessing_budget(make_app) -> None:
     client = make_app(OTP_LIMIT_CHECKS="4/14400", OTP_LIMIT_NUMBER="10/600").test_client()
     wrong = 0
     for _ in range(2):
         v = start(client).get_json()
-        code = code_of(client)
+        code = newest_code(client)
         bad = "000000" if code != "000000" else "111111"
         for _ in range(2):
             assert client.post(f"/v1/verifications/{v['id']}/check", json={"code": bad}).status_code == 200
@@ -111,20 +101,20 @@ def test_new_verifications_do_not_reset_the_guessing_budget(make_app) -> None:
         client.post(f"/v1/verifications/{v['id']}/cancel")  # the next start makes a new code
     assert wrong == 4
     fresh = start(client).get_json()
-    right = code_of(client)
+    right = newest_code(client)
     locked = client.post(f"/v1/verifications/{fresh['id']}/check", json={"code": right})
     assert locked.status_code == 429 and error_of(locked) == "rate_limited"
     assert int(locked.headers["Retry-After"]) == 14400
     assert client.get(f"/v1/verifications/{fresh['id']}").get_json()["status"] == "pending"  # nothing approved
     other = start(client, "+14155550177").get_json()
-    assert client.post(f"/v1/verifications/{other['id']}/check", json={"code": code_of(client)}).get_json()["valid"]
+    assert client.post(f"/v1/verifications/{other['id']}/check", json={"code": newest_code(client)}).get_json()["valid"]
 
 
 def test_an_approval_clears_the_number_s_wrong_codes(make_app) -> None:
     client = make_app(OTP_LIMIT_CHECKS="3/14400").test_client()
     for _ in range(2):
         v = start(client).get_json()
-        code = code_of(client)
+        code = newest_code(client)
         bad = "000000" if code != "000000" else "111111"
         client.post(f"/v1/verifications/{v['id']}/check", json={"code": bad})
         assert client.post(f"/v1/verifications/{v['id']}/check", json={"code": code}).get_json()["valid"]
@@ -152,7 +142,8 @@ def test_pumping_guard_leaves_a_prefix_whose_codes_are_used(make_app) -> None:
     for n in range(10, 22):
         v = start(client, f"+1415555{n:04d}").get_json()
         if n % 2 == 0 or n < 14:
-            assert client.post(f"/v1/verifications/{v['id']}/check", json={"code": code_of(client)}).get_json()["valid"]
+            code = newest_code(client)
+            assert client.post(f"/v1/verifications/{v['id']}/check", json={"code": code}).get_json()["valid"]
     assert start(client, "+14155550099").status_code == 201
 
 

@@ -16,7 +16,7 @@ import json
 import phonenumbers
 import pytest
 import schemathesis
-from conftest import BASE_CONFIG, ROOT
+from conftest import BASE_CONFIG, LIMITS_OFF, ROOT
 from flask import Flask
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -29,14 +29,7 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 CONFIG = {
     **BASE_CONFIG,
     "API_KEYS": API_KEY,
-    # Limits off: generated requests come fast from one IP, key and handful of numbers.
-    "OTP_LIMIT_NUMBER": "off",
-    "OTP_LIMIT_PREFIX": "off",
-    "OTP_LIMIT_COUNTRY": "off",
-    "OTP_LIMIT_IP": "off",
-    "OTP_LIMIT_API_KEY": "off",
-    "OTP_LIMIT_CHECKS": "off",
-    "OTP_PUMPING_MIN_SENDS": "off",
+    **LIMITS_OFF,  # generated requests come fast from one IP, key and handful of numbers
 }
 DOCUMENT = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
 

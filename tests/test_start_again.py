@@ -7,14 +7,7 @@ import re
 from urllib.parse import parse_qs
 
 import responses
-from conftest import TWILIO, TWILIO_API, Clock
-from flask.testing import FlaskClient
-
-NUMBER = "+14155550100"
-
-
-def start(client: FlaskClient, channel: str = "sms", to: str = NUMBER):
-    return client.post("/v1/verifications", json={"to": to, "channel": channel})
+from conftest import NUMBER, TWILIO, TWILIO_API, Clock, start
 
 
 def bodies(twilio_api: responses.RequestsMock) -> list[str]:
@@ -25,10 +18,10 @@ def test_a_second_start_sends_the_same_code_again_and_either_sms_works(
     make_app, clock: Clock, twilio_api: responses.RequestsMock
 ) -> None:
     client = make_app(OTP_PROVIDER="twilio", **TWILIO).test_client()
-    first = start(client)
+    first = start(client, channel="sms")
     assert first.status_code == 201
     clock.advance(31)  # past the resend cooldown
-    second = start(client)
+    second = start(client, channel="sms")
     assert second.status_code == 200 and second.get_json()["id"] == first.get_json()["id"]
     assert second.get_json()["sends_left"] == first.get_json()["sends_left"] - 1
     one, two = bodies(twilio_api)
@@ -40,8 +33,8 @@ def test_a_second_start_sends_the_same_code_again_and_either_sms_works(
 
 def test_starting_again_obeys_the_resend_cooldown(make_app, twilio_api: responses.RequestsMock) -> None:
     client = make_app(OTP_PROVIDER="twilio", **TWILIO).test_client()
-    assert start(client).status_code == 201
-    again = start(client)
+    assert start(client, channel="sms").status_code == 201
+    again = start(client, channel="sms")
     assert again.status_code == 429 and 1 <= int(again.headers["Retry-After"]) <= 30
     assert len(bodies(twilio_api)) == 1
 
@@ -50,17 +43,17 @@ def test_starting_again_on_the_other_channel_calls_with_the_same_verification(
     make_app, twilio_api: responses.RequestsMock
 ) -> None:
     client = make_app(OTP_PROVIDER="twilio", **TWILIO).test_client()
-    first = start(client).get_json()
-    call = start(client, "call")  # the first switch of channel never waits
+    first = start(client, channel="sms").get_json()
+    call = start(client, channel="call")  # the first switch of channel never waits
     assert call.status_code == 200 and call.get_json()["id"] == first["id"]
     assert [s["channel"] for s in call.get_json()["sends"]] == ["sms", "call"]
 
 
 def test_a_finished_verification_is_not_restarted(make_app, twilio_api: responses.RequestsMock) -> None:
     client = make_app(OTP_PROVIDER="twilio", **TWILIO).test_client()
-    first = start(client).get_json()
+    first = start(client, channel="sms").get_json()
     client.post(f"/v1/verifications/{first['id']}/cancel")
-    fresh = start(client)
+    fresh = start(client, channel="sms")
     assert fresh.status_code == 201 and fresh.get_json()["id"] != first["id"]
 
 
@@ -70,7 +63,7 @@ def test_a_failed_send_answers_502_with_the_verification_which_can_be_resent(
     twilio_api.remove(responses.POST, f"{TWILIO_API}/Messages.json")
     twilio_api.add(responses.POST, f"{TWILIO_API}/Messages.json", status=503, json={"code": 20500, "status": 503})
     client = make_app(OTP_PROVIDER="twilio", **TWILIO).test_client()
-    failed = start(client)
+    failed = start(client, channel="sms")
     body = failed.get_json()
     assert failed.status_code == 502 and body["error"]["code"] == "provider_error"
     v = body["verification"]

@@ -11,10 +11,9 @@ from urllib.parse import parse_qs
 
 import pytest
 import responses
-from conftest import BASE_URL, TWILIO, signed_post, twilio_signature
+from conftest import BASE_URL, NUMBER, TWILIO, signed_post, started, twilio_signature
 from flask.testing import FlaskClient
 
-NUMBER = "+14155550100"
 pytestmark = pytest.mark.redis
 
 
@@ -36,14 +35,8 @@ def sms_code(twilio_api: responses.RequestsMock) -> str:
     return re.search(r"\b(\d{6})\b", sent(twilio_api, "Messages")[-1]["Body"][0]).group(1)
 
 
-def start(client: FlaskClient, channel: str = "sms") -> dict:
-    response = client.post("/v1/verifications", json={"to": NUMBER, "channel": channel})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
 def test_sms_flow(client: FlaskClient, twilio_api: responses.RequestsMock) -> None:
-    v = start(client)
+    v = started(client, channel="sms")
     [request] = sent(twilio_api, "Messages")
     assert request["To"] == [NUMBER] and request["From"] == [TWILIO["TWILIO_FROM"]]
     assert request["StatusCallback"] == [f"{BASE_URL}/webhooks/twilio/status/message/{v['id']}?a=0"]
@@ -74,7 +67,7 @@ def spoken_digits(element: ET.Element) -> list[str]:
 def test_call_flow_reads_the_digits_and_offers_the_menu(
     client: FlaskClient, twilio_api: responses.RequestsMock
 ) -> None:
-    v = start(client)
+    v = started(client, channel="sms")
     code = sms_code(twilio_api)
     response = client.post(f"/v1/verifications/{v['id']}/resend", json={"channel": "call"})
     assert response.status_code == 200, response.get_json()
@@ -98,7 +91,7 @@ def test_call_flow_reads_the_digits_and_offers_the_menu(
 
 
 def test_call_channel_from_the_start(client: FlaskClient, twilio_api: responses.RequestsMock) -> None:
-    v = start(client, "call")
+    v = started(client, channel="call")
     [call] = sent(twilio_api, "Calls")
     assert v["channel"] == "call" and v["sends"][0]["provider_id"].startswith("CA")
     digits = spoken_digits(answer(client, call["Url"][0]))
@@ -112,7 +105,7 @@ def test_call_channel_from_the_start(client: FlaskClient, twilio_api: responses.
 def test_receipts_update_the_send_and_repeats_change_nothing(
     client: FlaskClient, twilio_api: responses.RequestsMock
 ) -> None:
-    v = start(client)
+    v = started(client, channel="sms")
     url = sent(twilio_api, "Messages")[0]["StatusCallback"][0]
     sid = v["sends"][0]["provider_id"]
     receipt = {"MessageSid": sid, "SmsSid": sid, "AccountSid": TWILIO["TWILIO_ACCOUNT_SID"], "To": NUMBER,
@@ -128,7 +121,7 @@ def test_receipts_update_the_send_and_repeats_change_nothing(
 
 
 def test_call_status_callbacks(client: FlaskClient, twilio_api: responses.RequestsMock) -> None:
-    v = start(client, "call")
+    v = started(client, channel="call")
     [call] = sent(twilio_api, "Calls")
     sid = v["sends"][0]["provider_id"]
     for status in ("initiated", "ringing", "in-progress", "completed", "ringing"):
@@ -144,7 +137,7 @@ def test_call_status_callbacks(client: FlaskClient, twilio_api: responses.Reques
 def test_unsigned_or_wrongly_signed_webhooks_are_refused(
     client: FlaskClient, twilio_api: responses.RequestsMock, headers: dict
 ) -> None:
-    v = start(client, "call")
+    v = started(client, channel="call")
     before = client.get(f"/v1/verifications/{v['id']}").get_json()
     sid = v["sends"][0]["provider_id"]
     path = f"/webhooks/twilio/status/call/{v['id']}?a=0"
@@ -158,7 +151,7 @@ def test_unsigned_or_wrongly_signed_webhooks_are_refused(
 def test_signature_for_other_params_or_another_token_is_refused(
     client: FlaskClient, twilio_api: responses.RequestsMock
 ) -> None:
-    v = start(client, "call")
+    v = started(client, channel="call")
     sid = v["sends"][0]["provider_id"]
     url = f"{BASE_URL}/webhooks/twilio/status/call/{v['id']}?a=0"
     tampered = twilio_signature(url, {"CallSid": sid, "CallStatus": "ringing"})
@@ -183,7 +176,7 @@ def test_signature_for_other_params_or_another_token_is_refused(
 def test_a_status_signed_as_twilio_may_sign_it_is_accepted(
     client: FlaskClient, twilio_api: responses.RequestsMock, signed_base: str, more_body: str, more_signed: dict
 ) -> None:
-    v = start(client, "call")
+    v = started(client, channel="call")
     sid = v["sends"][0]["provider_id"]
     path = f"/webhooks/twilio/status/call/{v['id']}?a=0"
     signature = twilio_signature(signed_base + path, {"CallSid": sid, "CallStatus": "ringing", **more_signed})
@@ -195,7 +188,7 @@ def test_a_status_signed_as_twilio_may_sign_it_is_accepted(
 
 
 def test_twenty_concurrent_right_checks_approve_once(client: FlaskClient, twilio_api: responses.RequestsMock) -> None:
-    v = start(client)
+    v = started(client, channel="sms")
     code = sms_code(twilio_api)
     app = client.application
     barrier = threading.Barrier(20)
@@ -219,7 +212,7 @@ def test_the_code_is_in_no_response_and_no_log_line(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     bodies = []
-    v = start(client, "auto")
+    v = started(client, channel="auto")
     code = sms_code(twilio_api)
     sid = v["sends"][0]["provider_id"]
     receipt_url = sent(twilio_api, "Messages")[0]["StatusCallback"][0]

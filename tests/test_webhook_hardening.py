@@ -12,14 +12,13 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from conftest import BASE_CONFIG, BASE_URL, TWILIO, twilio_signature
+from conftest import BASE_CONFIG, BASE_URL, NUMBER, TWILIO, started, twilio_signature
 from flask.testing import FlaskClient
 from live_server import Gunicorn
 from werkzeug.test import TestResponse
 
 from app import MAX_BODY
 
-NUMBER = "+14155550100"
 SIGNALWIRE = {"SIGNALWIRE_PROJECT": "p", "SIGNALWIRE_TOKEN": "t", "SIGNALWIRE_SPACE": "example.signalwire.com",
               "SIGNALWIRE_FROM": "+14155550198", "SIGNALWIRE_SIGNING_KEY": "PSK_key"}  # fmt: skip
 PROVIDERS = {"SMS_PROVIDER": "console,twilio,signalwire", "VOICE_PROVIDER": "console,twilio,signalwire",
@@ -32,12 +31,6 @@ def client(make_app) -> FlaskClient:
     return make_app(**PROVIDERS).test_client()
 
 
-def start(client: FlaskClient) -> dict:
-    response = client.post("/v1/verifications", json={"to": NUMBER})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
 # --- 7: unsigned requests never cause a 500 ---------------------------------------------------
 
 
@@ -46,7 +39,7 @@ def start(client: FlaskClient) -> dict:
     ["?x=bodySHA256=", "?a=0&x=bodySHA256=&y=1", "?bodySHA256=", "?bodySHA256=%C2%B2", "?bodySHA256=a&bodySHA256=b"],
 )
 def test_signalwire_reads_body_sha256_as_a_query_parameter(client: FlaskClient, query: str) -> None:
-    v = start(client)
+    v = started(client)
     path = f"/webhooks/signalwire/status/message/{v['id']}{query}"
     response = client.post(path, json={"MessageSid": "x", "MessageStatus": "delivered"},
                            headers={"X-SignalWire-Signature": "bm90IGEgc2lnbmF0dXJl"})  # fmt: skip
@@ -56,7 +49,7 @@ def test_signalwire_reads_body_sha256_as_a_query_parameter(client: FlaskClient, 
 
 @pytest.mark.parametrize("depth", [2_000, 8_000])
 def test_signalwire_checks_the_signature_before_reading_a_deep_json_body(client: FlaskClient, depth: int) -> None:
-    v = start(client)
+    v = started(client)
     body = b'{"a":' + b"[" * depth + b"]" * depth + b"}"
     response = client.post(f"/webhooks/signalwire/status/call/{v['id']}?a=0", data=body,
                            content_type="application/json", headers={"X-SignalWire-Signature": "x"})  # fmt: skip
@@ -68,7 +61,7 @@ def test_signalwire_checks_the_signature_before_reading_a_deep_json_body(client:
 @pytest.mark.parametrize("kind", ["voice/{id}", "voice/{id}/menu", "status/message/{id}", "status/call/{id}"])
 def test_a_non_ascii_attempt_or_repeat_number_is_no_number(client: FlaskClient, kind: str, query: str) -> None:
     """The console signs nothing, so its routes are where an unsigned query reaches the handlers."""
-    v = start(client)
+    v = started(client)
     fields = {"Digits": "1", "MessageSid": "x", "MessageStatus": "sent", "CallSid": "y", "CallStatus": "ringing"}
     response = client.post(f"/webhooks/console/{kind.format(id=v['id'])}{query}", data=fields)
     assert response.status_code < 500
@@ -85,7 +78,7 @@ def test_a_non_ascii_attempt_or_repeat_number_is_no_number(client: FlaskClient, 
 )  # fmt: skip
 def test_a_signature_for_another_host_is_refused_behind_a_trusted_proxy(make_app, headers: dict, host: str) -> None:
     client = make_app(**PROVIDERS, TRUST_PROXY="1").test_client()
-    v = start(client)
+    v = started(client)
     path = f"/webhooks/twilio/status/message/{v['id']}?a=0"
     params = {"MessageSid": "SM" + "9" * 32, "MessageStatus": "failed"}
 
