@@ -18,37 +18,20 @@ from dotenv import dotenv_values
 from telephony.errors import ConfigError
 from telephony.limits import DESTINATION_KINDS, Pumping, Rule, parse_rules
 from telephony.phone import InvalidPhoneNumber, is_region, parse_e164
+from telephony.providers import SPECS
+from telephony.providers.base import Setting as ProviderSetting
 
 ENVIRONMENTS = ("development", "test", "production")
-PROVIDERS = ("console", "twilio", "plivo", "signalwire", "flowroute")
-VOICE_CAPABLE = ("console", "twilio", "plivo", "signalwire")
-
+# Every table below is read off the providers' own specs (telephony/providers/<name>.py).
+PROVIDERS = tuple(SPECS)
+VOICE_CAPABLE = tuple(name for name, spec in SPECS.items() if "call" in spec.channels)
 # Settings each provider needs before it can be used for any channel.
 PROVIDER_SETTINGS: dict[str, tuple[str, ...]] = {
-    "console": (),
-    "twilio": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"),
-    "plivo": ("PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN", "PLIVO_FROM"),
-    "signalwire": (
-        "SIGNALWIRE_PROJECT",
-        "SIGNALWIRE_TOKEN",
-        "SIGNALWIRE_SPACE",
-        "SIGNALWIRE_FROM",
-        "SIGNALWIRE_SIGNING_KEY",
-    ),
-    "flowroute": (
-        "FLOWROUTE_ACCESS_KEY",
-        "FLOWROUTE_SECRET_KEY",
-        "FLOWROUTE_FROM",
-        "FLOWROUTE_WEBHOOK_SECRET",
-    ),
+    name: tuple(s.name for s in spec.settings if s.required) for name, spec in SPECS.items()
 }
-CALLER_NUMBER_SETTINGS = ("TWILIO_FROM", "PLIVO_FROM", "SIGNALWIRE_FROM", "FLOWROUTE_FROM")
+_SETTINGS: dict[str, ProviderSetting] = {s.name: s for spec in SPECS.values() for s in spec.settings}
 # Production refuses anything shorter: a bearer token or a key must resist guessing offline too.
 MIN_SECRET_LENGTH = 32
-CREDENTIAL_SETTINGS = (
-    *(name for names in PROVIDER_SETTINGS.values() for name in names if name not in CALLER_NUMBER_SETTINGS),
-    "TWILIO_MESSAGING_SERVICE_SID",  # optional: SMS from a Messaging Service instead of TWILIO_FROM
-)
 
 
 @dataclass(frozen=True)
@@ -134,14 +117,16 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         problems.extend(_refuse_unsafe_production(raw, sms + voice, redis_url, secret, api_keys))
     if secret and len(secret) < 16:
         problems.add(ConfigError("SECRET_KEY", "must be at least 16 characters"))
-    service_sid = take(lambda: _messaging_service(raw), "")
+    # An optional setting is checked whenever it is set, even for a provider not in use.
+    optional = {n: take(partial(_provider_setting, raw, s), "") for n, s in _SETTINGS.items() if not s.required}
     for name in sorted({n for p in sms + voice for n in PROVIDER_SETTINGS[p]}):
-        if name == "TWILIO_FROM" and service_sid and "twilio" not in voice:
-            continue  # SMS through a Messaging Service needs no number of ours (calls do)
+        setting, provider = _SETTINGS[name], _who_uses(name, sms, voice)
+        if setting.sms_alternative and optional.get(setting.sms_alternative) and provider not in voice:
+            continue  # SMS through the alternative needs no number of ours (calls do)
         if not raw.get(name, "").strip():
-            problems.add(ConfigError(name, f"is required when {_who_uses(name, sms, voice)} is a provider"))
-        elif name in CALLER_NUMBER_SETTINGS:
-            take(partial(_e164, raw, name), "")
+            problems.add(ConfigError(name, f"is required when {provider} is a provider"))
+        else:
+            take(partial(_provider_setting, raw, setting), "")
     public_base_url = take(lambda: _base_url(raw), "http://127.0.0.1:5000")
     if env == "development" and not api_keys and not _loopback(public_base_url):
         problems.add(_open_api(public_base_url))
@@ -176,7 +161,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         trust_proxy=take(lambda: _int(raw, "TRUST_PROXY", 0, 0, 5), 0),
         demo_enabled=not production or take(lambda: _bool(raw, "DEMO_ENABLED", False), False),
         port=take(lambda: _int(raw, "PORT", 5000, 1, 65535), 5000),
-        credentials={n: raw.get(n, "").strip() for n in CREDENTIAL_SETTINGS + CALLER_NUMBER_SETTINGS},
+        credentials={n: raw.get(n, "").strip() for n in _SETTINGS},
         allowed_number_types=take(lambda: _number_types(raw), frozenset()),
         metrics_token=raw.get("METRICS_TOKEN", "").strip(),
         default_region=take(lambda: _region(raw), None),
@@ -399,13 +384,6 @@ def _brand(raw: Mapping[str, str]) -> str:
     return brand
 
 
-def _messaging_service(raw: Mapping[str, str]) -> str:
-    sid = raw.get("TWILIO_MESSAGING_SERVICE_SID", "").strip()
-    if sid and not re.fullmatch(r"MG[0-9a-f]{32}", sid):
-        raise ConfigError("TWILIO_MESSAGING_SERVICE_SID", f"must be MG followed by 32 hex digits (got {sid!r})")
-    return sid
-
-
 _HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
@@ -427,10 +405,20 @@ def _region(raw: Mapping[str, str]) -> str | None:
     return code or None
 
 
-def _e164(raw: Mapping[str, str], name: str) -> str:
-    value = raw[name].strip()
-    if name == "TWILIO_FROM" and value.startswith("MG"):
-        raise ConfigError(name, "holds a Messaging Service SID: set TWILIO_MESSAGING_SERVICE_SID to it instead")
+def _provider_setting(raw: Mapping[str, str], setting: ProviderSetting) -> str:
+    """The value once the provider's own check and, for our numbers, E.164 accept it ("" unset)."""
+    name, value = setting.name, raw.get(setting.name, "").strip()
+    if not value:
+        return ""
+    if setting.check is not None:
+        try:
+            setting.check(value)
+        except ValueError as exc:
+            raise ConfigError(name, str(exc)) from None
+    return _e164(name, value) if setting.caller else value
+
+
+def _e164(name: str, value: str) -> str:
     try:
         return parse_e164(value)
     except InvalidPhoneNumber:

@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 
 from telephony.errors import InvalidPhone, InvalidRequest, ServiceError, StoreUnavailable
 from telephony.models import public_view
+from telephony.providers import SPECS
 from telephony.service import VerificationService
 from telephony.urls import answer_url, inbound_sms_url
 from webhooks.context import service
@@ -165,11 +166,11 @@ def urls() -> None:
     base = settings.public_base_url
     click.echo(f"PUBLIC_BASE_URL = {base}")
     for name in dict.fromkeys(settings.sms_providers + settings.voice_providers):
-        if name == "console":
-            continue
-        url = inbound_sms_url(base, name)
-        if name == "flowroute":
-            url += "?key=<FLOWROUTE_WEBHOOK_SECRET>"
+        spec = SPECS[name]
+        if spec.signing_key is None:
+            continue  # the console provider: nothing to paste anywhere
+        # Signing with the setting's name shows where a provider that signs nothing wants its secret.
+        url = spec.sign(f"<{spec.signing_key}>", inbound_sms_url(base, name), {}).url
         click.echo(f"{name}: inbound SMS (POST) -> {url}")
     click.echo("Delivery receipts, call status and answer URLs are sent with each message and call;")
     click.echo("nothing else needs pasting.")

@@ -7,52 +7,48 @@ the answer URL as the caller would hear it, and inbound SMS keywords.
 from __future__ import annotations
 
 import json
-import secrets
 import xml.etree.ElementTree as ET
-from typing import Any
 
 import click
 import requests
 from flask.cli import AppGroup
-from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
-from twilio.request_validator import RequestValidator
 
-from telephony.config import Settings
 from telephony.errors import ServiceError
+from telephony.providers import SPECS, ProviderSpec
+from telephony.providers.base import Payload, Sample
 from telephony.urls import answer_url, inbound_sms_url, status_url
 from webhooks.context import service
 
 simulate = AppGroup("simulate", help="Play the carrier against a running instance (signed like the real one).")
 
 
-def _sign(settings: Settings, provider: str, url: str, params: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """The URL to post to and the headers that make `provider` accept the request."""
-    c = settings.credential
-    if provider in ("twilio", "signalwire"):
-        token = c("TWILIO_AUTH_TOKEN") if provider == "twilio" else c("SIGNALWIRE_SIGNING_KEY")
-        header = "X-Twilio-Signature" if provider == "twilio" else "X-SignalWire-Signature"
-        return url, {header: RequestValidator(token).compute_signature(url, params)}
-    if provider == "plivo":
-        nonce = secrets.token_hex(10)
-        signed = get_signature_v3(c("PLIVO_AUTH_TOKEN").encode(), construct_post_url(url, params).decode(),
-                                  nonce.encode())  # fmt: skip
-        return url, {"X-Plivo-Signature-V3": signed.decode(), "X-Plivo-Signature-V3-Nonce": nonce}
-    if provider == "flowroute":
-        return f"{url}{'&' if '?' in url else '?'}key={c('FLOWROUTE_WEBHOOK_SECRET')}", {}
-    return url, {}  # console: development only, unsigned
-
-
-def _post(target: str, provider: str, url: str, params: dict[str, Any], *, as_json: bool = False) -> requests.Response:
+def _post(target: str, provider: str, url: str, payload: Payload) -> requests.Response:
+    """POST `payload` to `url` (built on PUBLIC_BASE_URL) at `target`, signed as `provider` signs."""
     settings = service().settings
-    signed_url, headers = _sign(settings, provider, url, {} if as_json else params)
-    sent_to = target.rstrip("/") + signed_url.removeprefix(settings.public_base_url)
+    spec = SPECS[provider]
+    key = settings.credential(spec.signing_key) if spec.signing_key else ""
+    as_json = spec.webhook_format == "json"
+    signed = spec.sign(key, url, {} if as_json else payload)
+    sent_to = target.rstrip("/") + signed.url.removeprefix(settings.public_base_url)
     if as_json:
-        return requests.post(sent_to, data=json.dumps(params), headers={**headers, "Content-Type": "application/json"},
-                             timeout=10)  # fmt: skip
-    return requests.post(sent_to, data=params, headers=headers, timeout=10)
+        headers = {**signed.headers, "Content-Type": "application/json"}
+        return requests.post(sent_to, data=json.dumps(payload), headers=headers, timeout=10)
+    return requests.post(sent_to, data=payload, headers=signed.headers, timeout=10)
 
 
-def _newest(verification_id: str, channel: str) -> tuple[int, str, str]:
+def _caller(spec: ProviderSpec) -> str:
+    """Our number at `spec`, as its callbacks name it (the console provider has none)."""
+    return service().settings.credential(spec.caller_setting or "") or "+15550000000"
+
+
+def _call_sample(spec: ProviderSpec, sample: Sample | None) -> Sample:
+    if sample is None:
+        raise click.ClickException(f"{spec.name} places no calls")
+    return sample
+
+
+def _newest(verification_id: str, channel: str) -> tuple[int, str, str, str]:
+    """The index, provider and provider id of the verification's newest `channel` send, and its number."""
     settings = service().settings
     try:
         v = service().get(verification_id)
@@ -69,7 +65,7 @@ def _newest(verification_id: str, channel: str) -> tuple[int, str, str]:
     for index in range(len(v.attempts) - 1, -1, -1):
         attempt = v.attempts[index]
         if attempt.channel == channel:
-            return index, attempt.provider, attempt.provider_id or ""
+            return index, attempt.provider, attempt.provider_id or "", v.to
     raise click.ClickException(f"{verification_id} has no {channel} send")
 
 
@@ -91,15 +87,11 @@ def _target(target: str | None) -> str:
 @target_option
 def receipt(verification_id: str, status: str, target: str | None) -> None:
     """Deliver a receipt for the verification's newest SMS."""
-    index, provider, message_id = _newest(verification_id, "sms")
+    index, provider, message_id, to = _newest(verification_id, "sms")
+    spec = SPECS[provider]
     url = status_url(service().settings.public_base_url, provider, "message", verification_id, index)
-    if provider == "flowroute":
-        body = {"data": {"type": "delivery_receipt", "id": message_id, "attributes": {"status": status, "level": 2}}}
-        response = _post(_target(target), provider, url, body, as_json=True)
-    elif provider == "plivo":
-        response = _post(_target(target), provider, url, {"MessageUUID": message_id, "Status": status})
-    else:
-        response = _post(_target(target), provider, url, {"MessageSid": message_id, "MessageStatus": status})
+    payload = spec.receipt(message_id, status, to=to, caller=_caller(spec))
+    response = _post(_target(target), provider, url, payload)
     click.echo(f"{provider} receipt '{status}' -> HTTP {response.status_code}")
 
 
@@ -109,10 +101,11 @@ def receipt(verification_id: str, status: str, target: str | None) -> None:
 @target_option
 def call_status(verification_id: str, status: str, target: str | None) -> None:
     """Report a call status for the verification's newest call."""
-    index, provider, call_id = _newest(verification_id, "call")
+    index, provider, call_id, to = _newest(verification_id, "call")
+    spec = SPECS[provider]
     url = status_url(service().settings.public_base_url, provider, "call", verification_id, index)
-    fields = {"CallUUID": call_id, "RequestUUID": call_id} if provider == "plivo" else {"CallSid": call_id}
-    response = _post(_target(target), provider, url, {**fields, "CallStatus": status})
+    payload = _call_sample(spec, spec.call_status)(call_id, status, to=to, caller=_caller(spec))
+    response = _post(_target(target), provider, url, payload)
     click.echo(f"{provider} call status '{status}' -> HTTP {response.status_code}")
 
 
@@ -122,9 +115,10 @@ def call_status(verification_id: str, status: str, target: str | None) -> None:
 @target_option
 def answer(verification_id: str, keys: tuple[str, ...], target: str | None) -> None:
     """Answer the newest call and print what the caller hears (then press --press keys)."""
-    index, provider, call_id = _newest(verification_id, "call")
+    index, provider, call_id, to = _newest(verification_id, "call")
+    spec = SPECS[provider]
     base = service().settings.public_base_url
-    fields = {"CallUUID": call_id, "RequestUUID": call_id} if provider == "plivo" else {"CallSid": call_id}
+    fields = _call_sample(spec, spec.answer)(call_id, "in-progress", to=to, caller=_caller(spec))
     response = _post(_target(target), provider, answer_url(base, provider, verification_id, index), fields)
     click.echo("\n".join(spoken(response.content)))
     for key in keys:
@@ -147,18 +141,10 @@ def inbound(sender: str, body: str, provider: str | None, target: str | None) ->
     """Send BODY (STOP, START, HELP, CALL, RESEND...) from SENDER to our number; print the reply."""
     settings = service().settings
     name = provider or settings.sms_providers[0]
-    ours = settings.credential(f"{name.upper()}_FROM") or "+15550000000"
+    if name not in SPECS:
+        raise click.BadParameter(f"choose from {', '.join(SPECS)}", param_hint="--provider")
+    spec = SPECS[name]
     url = inbound_sms_url(settings.public_base_url, name)
-    message_id = "SIM" + secrets.token_hex(8)
-    if name == "flowroute":
-        attributes = {"from": sender.lstrip("+"), "to": ours.lstrip("+"), "body": body}
-        document = {"data": {"type": "message", "id": message_id, "attributes": attributes}}
-        response = _post(_target(target), name, url, document, as_json=True)
-    elif name == "plivo":
-        response = _post(_target(target), name, url, {"MessageUUID": message_id, "From": sender.lstrip("+"),
-                                                       "To": ours.lstrip("+"), "Text": body})  # fmt: skip
-    else:
-        response = _post(_target(target), name, url, {"MessageSid": message_id, "From": sender, "To": ours,
-                                                       "Body": body})  # fmt: skip
+    response = _post(_target(target), name, url, spec.inbound(body, sender=sender, caller=_caller(spec)))
     reply = spoken(response.content) if response.content.strip() else []
     click.echo(f"HTTP {response.status_code}: " + (reply[0] if reply else "(no reply)"))

@@ -8,10 +8,15 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from typing import TYPE_CHECKING, Any
 
 from telephony.phone import mask
-from telephony.providers.base import FormData, InboundSms, StatusReport, WebhookRequest, required
-from telephony.store import Store
+from telephony.providers import twilio
+from telephony.providers.base import InboundSms, ProviderSpec, StatusReport, WebhookRequest, required, unsigned
+
+if TYPE_CHECKING:
+    from telephony.config import Settings
+    from telephony.store import Store
 
 log = logging.getLogger("telephony.console")
 
@@ -24,10 +29,10 @@ class ConsoleProvider:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def _keep(self, entry: dict) -> str:
+    def _keep(self, entry: dict[str, Any]) -> str:
         entry = {"id": "CN" + secrets.token_hex(16), **entry, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         self._store.outbox_push(entry)
-        return entry["id"]
+        return str(entry["id"])
 
     def send_sms(self, to: str, body: str, *, status_url: str) -> str:
         message_id = self._keep({"to": to, "channel": "sms", "body": body})
@@ -55,12 +60,31 @@ class ConsoleProvider:
         return StatusReport(call_id, status if status in _STATUSES else None, status)
 
     def inbound_sms(self, request: WebhookRequest) -> InboundSms:
-        form: FormData = request.form
-        message_id, sender, recipient = required(form, "MessageSid", "From", "To")
-        return InboundSms(message_id, sender, recipient, form.first("Body"))
+        return twilio.inbound_sms(request.form)
 
 
 _STATUSES = {
     "queued", "sent", "delivered", "undelivered", "failed",
     "ringing", "answered", "completed", "busy", "no-answer",
 }  # fmt: skip
+
+
+def build(settings: Settings, store: Store) -> ConsoleProvider:
+    return ConsoleProvider(store)
+
+
+# The simulator plays Twilio's fields against it, unsigned: whoever can reach the development
+# server can read its outbox anyway.
+SPEC = ProviderSpec(
+    name="console",
+    settings=(),
+    channels=("sms", "call"),
+    build=build,
+    signing_key=None,
+    sign=unsigned,
+    webhook_format="form",
+    receipt=twilio.sample_receipt,
+    inbound=twilio.sample_inbound,
+    call_status=twilio.sample_call_status,
+    answer=twilio.sample_answer,
+)

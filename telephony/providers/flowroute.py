@@ -8,15 +8,30 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
 from telephony.errors import ProviderError
-from telephony.phone import InvalidPhoneNumber, to_e164
+from telephony.phone import to_e164
 from telephony.providers import http
-from telephony.providers.base import InboundSms, StatusReport, WebhookRequest
+from telephony.providers.base import (
+    InboundSms,
+    Payload,
+    ProviderSpec,
+    Setting,
+    SignedRequest,
+    StatusReport,
+    WebhookRequest,
+    number_or_raw,
+)
+
+if TYPE_CHECKING:
+    from telephony.config import Settings
+    from telephony.store import Store
 
 API = "https://api.flowroute.com/v2.1/messages"
 JSON_API = "application/vnd.api+json"
@@ -47,13 +62,6 @@ def message_status_of(raw: str, level: object = None) -> str | None:
 def _digits(e164: str) -> str:
     # v2.1 wants NANP numbers as 11 digits and others as E.164 digits: both are E.164 without the `+`.
     return e164.strip().lstrip("+")
-
-
-def _number(raw: str) -> str:
-    try:
-        return to_e164(raw)
-    except InvalidPhoneNumber:
-        return raw  # a short code or an alphanumeric sender is kept as received
 
 
 def _payload(request: WebhookRequest) -> tuple[str, dict[str, Any]]:
@@ -119,4 +127,50 @@ class FlowrouteProvider:
         sender, recipient = attributes.get("from"), attributes.get("to")
         if not sender or not recipient:
             raise ValueError("missing field data.attributes.from")
-        return InboundSms(message_id, _number(str(sender)), _number(str(recipient)), str(attributes.get("body") or ""))
+        return InboundSms(
+            message_id, number_or_raw(str(sender)), number_or_raw(str(recipient)), str(attributes.get("body") or "")
+        )
+
+
+def sign(key: str, url: str, form: Mapping[str, str]) -> SignedRequest:
+    """Flowroute signs nothing: the secret rides in the URL, as in every callback URL we give it."""
+    return SignedRequest(f"{url}{'&' if '?' in url else '?'}key={key}", {})
+
+
+def sample_receipt(provider_id: str, status: str, *, to: str, caller: str, **extra: Any) -> Payload:
+    attributes = {"body": "(the text)", "level": 2, "status": status, "status_code": "0",
+                  "status_code_description": status, "timestamp": "2026-11-26T15:30:05Z", **extra}  # fmt: skip
+    return {"data": {"type": "delivery_receipt", "id": provider_id, "attributes": attributes,
+                     "links": {"related": f"{API}/{provider_id}"}}}  # fmt: skip
+
+
+def sample_inbound(body: str, *, sender: str, caller: str) -> Payload:
+    attributes = {"to": caller.lstrip("+"), "from": sender.lstrip("+"), "body": body, "direction": "inbound",
+                  "is_mms": False, "status": "delivered", "timestamp": "2026-11-26T15:30:00Z"}  # fmt: skip
+    return {"data": {"type": "message", "id": f"mdr2-{uuid.uuid4().hex}", "attributes": attributes}}
+
+
+def build(settings: Settings, store: Store) -> FlowrouteProvider:
+    c = settings.credential
+    return FlowrouteProvider(
+        c("FLOWROUTE_ACCESS_KEY"), c("FLOWROUTE_SECRET_KEY"), c("FLOWROUTE_FROM"),
+        c("FLOWROUTE_WEBHOOK_SECRET"), timeout=settings.provider_timeout,
+    )  # fmt: skip
+
+
+SPEC = ProviderSpec(
+    name="flowroute",
+    settings=(
+        Setting("FLOWROUTE_ACCESS_KEY"),
+        Setting("FLOWROUTE_SECRET_KEY"),
+        Setting("FLOWROUTE_FROM", caller=True),
+        Setting("FLOWROUTE_WEBHOOK_SECRET"),
+    ),
+    channels=("sms",),
+    build=build,
+    signing_key="FLOWROUTE_WEBHOOK_SECRET",
+    sign=sign,
+    webhook_format="json",
+    receipt=sample_receipt,
+    inbound=sample_inbound,
+)

@@ -5,21 +5,37 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
+import secrets
 import threading
-from collections.abc import Callable
-from typing import Any
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import plivo
 import requests
 from plivo import exceptions
-from plivo.utils.signature_v3 import validate_v3_signature
+from plivo.utils.signature_v3 import construct_post_url, get_signature_v3, validate_v3_signature
 
 from telephony.errors import ConfigError, ProviderError
-from telephony.phone import InvalidPhoneNumber, to_e164
+from telephony.phone import to_e164
 from telephony.providers import http
-from telephony.providers.base import InboundSms, StatusReport, WebhookRequest, required
-from telephony.store import Store
+from telephony.providers.base import (
+    InboundSms,
+    Payload,
+    ProviderSpec,
+    Setting,
+    SignedRequest,
+    StatusReport,
+    WebhookRequest,
+    number_or_raw,
+    required,
+)
+
+if TYPE_CHECKING:
+    from telephony.config import Settings
+    from telephony.store import Store
 
 # Plivo's words -> the contract's send statuses. Anything else is kept raw and changes nothing.
 MESSAGE_STATUSES = {
@@ -51,20 +67,6 @@ def call_api(send: Callable[[], Any]) -> Any:
         raise ProviderError("plivo", type(exc).__name__) from exc
     except (ValueError, TypeError, KeyError, AttributeError) as exc:  # the SDK could not read a 2xx answer
         raise ProviderError("plivo", f"unreadable answer ({type(exc).__name__})") from exc
-
-
-def _header(request: WebhookRequest, name: str) -> str:
-    # Header names arrive in whatever spelling the web layer produced; HTTP says case does not matter.
-    wanted = name.lower()
-    return next((value for key, value in request.headers.items() if key.lower() == wanted), "")
-
-
-def _number(raw: str) -> str:
-    # Plivo drops the `+`; a sender that is no phone number (short code) is kept as received.
-    try:
-        return to_e164(raw)
-    except InvalidPhoneNumber:
-        return raw
 
 
 class PlivoProvider:
@@ -134,7 +136,7 @@ class PlivoProvider:
     def _first_use(self, request: WebhookRequest) -> bool:
         """Uses up every nonce the request carries: a captured request replayed with only some of
         its headers (its V2 pair alone, say) finds its nonce already spent."""
-        nonces = [n for n in dict.fromkeys(_header(request, h) for h in NONCE_HEADERS) if n]
+        nonces = [n for n in dict.fromkeys(request.header(h) for h in NONCE_HEADERS) if n]
         if any(len(nonce) > 100 for nonce in nonces):  # a store key per nonce: no room for a made-up essay
             return False
         return all(self._store.first_seen(NONCE_SCOPE, nonce, ttl=NONCE_TTL) for nonce in nonces)
@@ -159,13 +161,13 @@ class PlivoProvider:
 
     def inbound_sms(self, request: WebhookRequest) -> InboundSms:
         message_id, sender, recipient = required(request.form, "MessageUUID", "From", "To")
-        return InboundSms(message_id, _number(sender), _number(recipient), request.form.first("Text"))
+        return InboundSms(message_id, number_or_raw(sender), number_or_raw(recipient), request.form.first("Text"))
 
 
 def _signature(request: WebhookRequest, version: str) -> tuple[str, str] | None:
     """(signature, nonce) when either header of `version` is present; both empty or too long fail later."""
-    signature = _header(request, f"X-Plivo-Signature-{version}")
-    nonce = _header(request, f"X-Plivo-Signature-{version}-Nonce")
+    signature = request.header(f"X-Plivo-Signature-{version}")
+    nonce = request.header(f"X-Plivo-Signature-{version}-Nonce")
     if not signature and not nonce:
         return None
     return signature, nonce
@@ -176,7 +178,7 @@ def v3_signature_valid(request: WebhookRequest, signature: str, nonce: str, toke
     if not signature or not nonce or len(signature) > 1000 or len(nonce) > 100:  # the header may list several
         return False
     try:
-        return validate_v3_signature(request.method, request.url, nonce, token, signature, dict(request.form))
+        return bool(validate_v3_signature(request.method, request.url, nonce, token, signature, dict(request.form)))
     except (exceptions.PlivoRestError, ValueError, TypeError):  # the SDK's own argument checks
         return False
 
@@ -189,3 +191,64 @@ def v2_signature_valid(url: str, nonce: str, signature: str, token: str) -> bool
     signed = urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) + nonce  # the query is not signed
     expected = base64.b64encode(hmac.new(token.encode(), signed.encode(), hashlib.sha256).digest())
     return hmac.compare_digest(expected, signature.strip().encode())
+
+
+def sign(key: str, url: str, form: Mapping[str, str]) -> SignedRequest:
+    """V3 headers, as Plivo sends with every webhook, from its SDK's own helpers."""
+    nonce = secrets.token_hex(10)
+    signature = get_signature_v3(key.encode(), construct_post_url(url, dict(form)).decode(), nonce.encode())
+    return SignedRequest(url, {"X-Plivo-Signature-V3": signature.decode(), "X-Plivo-Signature-V3-Nonce": nonce})
+
+
+# Plivo posts numbers without their `+`, and names the call both by its leg and by our request id.
+_sequences = itertools.count(1)  # each receipt is a callback of its own, never a retry of another
+
+
+def _leg(request_uuid: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, request_uuid))
+
+
+def sample_receipt(provider_id: str, status: str, *, to: str, caller: str, **extra: Any) -> Payload:
+    return {"MessageUUID": provider_id, "Status": status, "To": to.lstrip("+"), "Type": "sms",
+            "From": caller.lstrip("+"), "Units": "1", "Sequence": str(next(_sequences)), **extra}  # fmt: skip
+
+
+def sample_call_status(provider_id: str, status: str, *, to: str, caller: str, **extra: Any) -> Payload:
+    return {"CallUUID": _leg(provider_id), "RequestUUID": provider_id, "ALegRequestUUID": provider_id,
+            "CallStatus": status, "From": caller.lstrip("+"), "To": to.lstrip("+"), "Direction": "outbound",
+            "Event": "Hangup", "HangupCause": "NORMAL_CLEARING", "Duration": "21", **extra}  # fmt: skip
+
+
+def sample_answer(provider_id: str, status: str, *, to: str, caller: str, **extra: Any) -> Payload:
+    return {"CallUUID": _leg(provider_id), "From": caller.lstrip("+"), "To": to.lstrip("+"), "CallStatus": status,
+            "Direction": "outbound", "ALegUUID": _leg(provider_id), "ALegRequestUUID": provider_id,
+            "Event": "StartApp", **extra}  # fmt: skip
+
+
+def sample_inbound(body: str, *, sender: str, caller: str) -> Payload:
+    return {"From": sender.lstrip("+"), "To": caller.lstrip("+"), "Type": "sms", "Text": body,
+            "MessageUUID": str(uuid.uuid4()), "Units": "1"}  # fmt: skip
+
+
+def build(settings: Settings, store: Store) -> PlivoProvider:
+    c = settings.credential
+    return PlivoProvider(
+        c("PLIVO_AUTH_ID"), c("PLIVO_AUTH_TOKEN"), c("PLIVO_FROM"), store,
+        timeout=settings.provider_timeout, ttl=settings.otp_ttl,
+        detect_machines=settings.otp_voice_machine == "hangup",
+    )  # fmt: skip
+
+
+SPEC = ProviderSpec(
+    name="plivo",
+    settings=(Setting("PLIVO_AUTH_ID"), Setting("PLIVO_AUTH_TOKEN"), Setting("PLIVO_FROM", caller=True)),
+    channels=("sms", "call"),
+    build=build,
+    signing_key="PLIVO_AUTH_TOKEN",
+    sign=sign,
+    webhook_format="form",
+    receipt=sample_receipt,
+    inbound=sample_inbound,
+    call_status=sample_call_status,
+    answer=sample_answer,
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -16,19 +17,17 @@ from twilio.request_validator import RequestValidator
 
 from telephony.phone import to_e164
 from telephony.providers import http, twilio
-from telephony.providers.base import FormData, InboundSms, StatusReport, WebhookRequest, required
+from telephony.providers.base import FormData, InboundSms, ProviderSpec, Setting, StatusReport, WebhookRequest
+
+if TYPE_CHECKING:
+    from telephony.config import Settings
+    from telephony.store import Store
 
 # Twilio's words plus SignalWire's `initiated` for messages -> the contract's send statuses.
 MESSAGE_STATUSES = {**twilio.MESSAGE_STATUSES, "initiated": "queued"}
 CALL_STATUSES = dict(twilio.CALL_STATUSES)
 # SignalWire's own validators accept Twilio's header name as an alias.
 SIGNATURE_HEADERS = ("X-SignalWire-Signature", "X-Twilio-Signature")
-
-
-def _header(request: WebhookRequest, name: str) -> str:
-    # The web layer spells it X-Signalwire-Signature; HTTP says header case does not matter.
-    wanted = name.lower()
-    return next((value for key, value in request.headers.items() if key.lower() == wanted), "")
 
 
 def _fields(request: WebhookRequest) -> FormData:
@@ -88,7 +87,7 @@ class SignalWireProvider:
         )  # fmt: skip
 
     def verify(self, request: WebhookRequest) -> bool:
-        signature = next((s for s in (_header(request, h) for h in SIGNATURE_HEADERS) if s), "")
+        signature = next((s for s in (request.header(h) for h in SIGNATURE_HEADERS) if s), "")
         if not signature or len(signature) > 200:
             return False
         hashes = parse_qs(urlsplit(request.url).query, keep_blank_values=True).get("bodySHA256")
@@ -108,18 +107,41 @@ class SignalWireProvider:
         return _fields(request).first("AnsweredBy").lower().startswith(("machine", "fax"))
 
     def message_status(self, request: WebhookRequest) -> StatusReport:
-        form = _fields(request)
-        (message_id,) = required(form, "MessageSid")
-        raw = form.first("MessageStatus") or form.first("SmsStatus")
-        if not raw:
-            raise ValueError("missing field MessageStatus")
-        return StatusReport(message_id, MESSAGE_STATUSES.get(raw), raw, f"{message_id}:{raw}")
+        return twilio.message_status(_fields(request), MESSAGE_STATUSES)
 
     def call_status(self, request: WebhookRequest) -> StatusReport:
-        call_id, raw = required(_fields(request), "CallSid", "CallStatus")
-        return StatusReport(call_id, CALL_STATUSES.get(raw), raw, f"{call_id}:{raw}")
+        return twilio.call_status(_fields(request), CALL_STATUSES)
 
     def inbound_sms(self, request: WebhookRequest) -> InboundSms:
-        form = _fields(request)
-        message_id, sender, recipient = required(form, "MessageSid", "From", "To")
-        return InboundSms(message_id, sender, recipient, form.first("Body"))
+        return twilio.inbound_sms(_fields(request))
+
+
+def build(settings: Settings, store: Store) -> SignalWireProvider:
+    c = settings.credential
+    return SignalWireProvider(
+        c("SIGNALWIRE_PROJECT"), c("SIGNALWIRE_TOKEN"), c("SIGNALWIRE_SPACE"), c("SIGNALWIRE_FROM"),
+        c("SIGNALWIRE_SIGNING_KEY"), timeout=settings.provider_timeout, ttl=settings.otp_ttl,
+        detect_machines=settings.otp_voice_machine == "hangup",
+    )  # fmt: skip
+
+
+# Its callbacks carry Twilio's fields, so the samples are Twilio's too.
+SPEC = ProviderSpec(
+    name="signalwire",
+    settings=(
+        Setting("SIGNALWIRE_PROJECT"),
+        Setting("SIGNALWIRE_TOKEN"),
+        Setting("SIGNALWIRE_SPACE"),
+        Setting("SIGNALWIRE_FROM", caller=True),
+        Setting("SIGNALWIRE_SIGNING_KEY"),
+    ),
+    channels=("sms", "call"),
+    build=build,
+    signing_key="SIGNALWIRE_SIGNING_KEY",
+    sign=lambda key, url, form: twilio.sign_form(SIGNATURE_HEADERS[0], key, url, form),
+    webhook_format="form",
+    receipt=twilio.sample_receipt,
+    inbound=twilio.sample_inbound,
+    call_status=twilio.sample_call_status,
+    answer=twilio.sample_answer,
+)

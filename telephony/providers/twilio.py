@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
-from typing import TypeVar
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -14,7 +16,21 @@ from twilio.rest import Client
 
 from telephony.errors import ProviderError
 from telephony.providers import http
-from telephony.providers.base import FormData, InboundSms, StatusReport, WebhookRequest, required
+from telephony.providers.base import (
+    FormData,
+    InboundSms,
+    Payload,
+    ProviderSpec,
+    Setting,
+    SignedRequest,
+    StatusReport,
+    WebhookRequest,
+    required,
+)
+
+if TYPE_CHECKING:
+    from telephony.config import Settings
+    from telephony.store import Store
 
 T = TypeVar("T")
 
@@ -66,7 +82,7 @@ def signed_form(validator: RequestValidator, url: str, form: FormData, signature
     expected = validator.compute_signature(url, form)
     if hmac.compare_digest(expected.encode(), signature.encode()):
         return True
-    return validator.validate(url, form, signature)
+    return bool(validator.validate(url, form, signature))
 
 
 def _twilio_signature(request: WebhookRequest, validator: RequestValidator, header: str) -> bool:
@@ -103,7 +119,7 @@ class TwilioProvider:
                 validity_period=self._validity,  # a late code is useless: let Twilio drop it
             ),
         )  # fmt: skip
-        return message.sid
+        return str(message.sid)
 
     def place_call(self, to: str, *, answer_url: str, status_url: str) -> str:
         call = call_api(
@@ -114,7 +130,7 @@ class TwilioProvider:
                 status_callback_event=CALL_EVENTS, timeout=30, time_limit=120, **self._detect,
             ),
         )  # fmt: skip
-        return call.sid
+        return str(call.sid)
 
     def verify(self, request: WebhookRequest) -> bool:
         return _twilio_signature(request, self._validator, self.signature_header)
@@ -124,17 +140,98 @@ class TwilioProvider:
         return request.form.first("AnsweredBy").startswith(("machine", "fax"))
 
     def message_status(self, request: WebhookRequest) -> StatusReport:
-        form = request.form
-        (message_id,) = required(form, "MessageSid")
-        raw = form.first("MessageStatus") or form.first("SmsStatus")
-        if not raw:
-            raise ValueError("missing field MessageStatus")
-        return StatusReport(message_id, MESSAGE_STATUSES.get(raw), raw, f"{message_id}:{raw}")
+        return message_status(request.form, MESSAGE_STATUSES)
 
     def call_status(self, request: WebhookRequest) -> StatusReport:
-        call_id, raw = required(request.form, "CallSid", "CallStatus")
-        return StatusReport(call_id, CALL_STATUSES.get(raw), raw, f"{call_id}:{raw}")
+        return call_status(request.form, CALL_STATUSES)
 
     def inbound_sms(self, request: WebhookRequest) -> InboundSms:
-        message_id, sender, recipient = required(request.form, "MessageSid", "From", "To")
-        return InboundSms(message_id, sender, recipient, request.form.first("Body"))
+        return inbound_sms(request.form)
+
+
+# Twilio's callback fields, which SignalWire (and the console provider) post too.
+
+
+def message_status(form: FormData, statuses: Mapping[str, str]) -> StatusReport:
+    """A delivery receipt; `statuses` maps the provider's words to the contract's."""
+    (message_id,) = required(form, "MessageSid")
+    raw = form.first("MessageStatus") or form.first("SmsStatus")
+    if not raw:
+        raise ValueError("missing field MessageStatus")
+    return StatusReport(message_id, statuses.get(raw), raw, f"{message_id}:{raw}")
+
+
+def call_status(form: FormData, statuses: Mapping[str, str]) -> StatusReport:
+    call_id, raw = required(form, "CallSid", "CallStatus")
+    return StatusReport(call_id, statuses.get(raw), raw, f"{call_id}:{raw}")
+
+
+def inbound_sms(form: FormData) -> InboundSms:
+    message_id, sender, recipient = required(form, "MessageSid", "From", "To")
+    return InboundSms(message_id, sender, recipient, form.first("Body"))
+
+
+def sign_form(header: str, key: str, url: str, form: Mapping[str, str]) -> SignedRequest:
+    """Headers as Twilio (or SignalWire, with its signing key) sends them, from Twilio's own helper."""
+    return SignedRequest(url, {header: RequestValidator(key).compute_signature(url, dict(form))})
+
+
+def sample_receipt(provider_id: str, status: str, *, to: str, caller: str, **extra: Any) -> Payload:
+    return {"MessageSid": provider_id, "MessageStatus": status, "To": to, "From": caller, **extra}
+
+
+def sample_call_status(provider_id: str, status: str, *, to: str, caller: str, **extra: Any) -> Payload:
+    return {"CallSid": provider_id, "CallStatus": status, "To": to, "From": caller, **extra}
+
+
+def sample_answer(provider_id: str, status: str, *, to: str, caller: str, **extra: Any) -> Payload:
+    return {"CallSid": provider_id, "AccountSid": "AC-or-project", "From": caller, "To": to, "CallStatus": status,
+            "Direction": "outbound-api", **extra}  # fmt: skip
+
+
+def sample_inbound(body: str, *, sender: str, caller: str) -> Payload:
+    return {"MessageSid": str(uuid.uuid4()), "From": sender, "To": caller, "Body": body, "NumMedia": "0"}
+
+
+def _refuse_messaging_service(value: str) -> None:
+    if value.startswith("MG"):
+        raise ValueError("holds a Messaging Service SID: set TWILIO_MESSAGING_SERVICE_SID to it instead")
+
+
+def _messaging_service_sid(value: str) -> None:
+    if not re.fullmatch(r"MG[0-9a-f]{32}", value):
+        raise ValueError(f"must be MG followed by 32 hex digits (got {value!r})")
+
+
+def build(settings: Settings, store: Store) -> TwilioProvider:
+    c = settings.credential
+    return TwilioProvider(
+        c("TWILIO_ACCOUNT_SID"), c("TWILIO_AUTH_TOKEN"), c("TWILIO_FROM"),
+        timeout=settings.provider_timeout, ttl=settings.otp_ttl,
+        detect_machines=settings.otp_voice_machine == "hangup",
+        messaging_service=c("TWILIO_MESSAGING_SERVICE_SID"),
+    )  # fmt: skip
+
+
+SPEC = ProviderSpec(
+    name="twilio",
+    settings=(
+        Setting("TWILIO_ACCOUNT_SID"),
+        Setting("TWILIO_AUTH_TOKEN"),
+        # An MG… SID or an alphanumeric sender can neither place the call nor receive STOP, so SMS
+        # through a Messaging Service is a setting of its own.
+        Setting(
+            "TWILIO_FROM", caller=True, sms_alternative="TWILIO_MESSAGING_SERVICE_SID", check=_refuse_messaging_service
+        ),
+        Setting("TWILIO_MESSAGING_SERVICE_SID", required=False, check=_messaging_service_sid),
+    ),
+    channels=("sms", "call"),
+    build=build,
+    signing_key="TWILIO_AUTH_TOKEN",
+    sign=lambda key, url, form: sign_form(TwilioProvider.signature_header, key, url, form),
+    webhook_format="form",
+    receipt=sample_receipt,
+    inbound=sample_inbound,
+    call_status=sample_call_status,
+    answer=sample_answer,
+)

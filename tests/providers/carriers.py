@@ -20,12 +20,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import responses
-from conftest import BASE_URL, TWILIO, TWILIO_API, twilio_signature
+from conftest import BASE_URL, TWILIO, TWILIO_API
 from flask.testing import FlaskClient
-from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
 from requests import PreparedRequest
-from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
+
+from telephony.providers import SPECS
+from telephony.providers.base import Sample, SignedRequest
 
 NUMBER = "+14155550100"
 PLIVO = {"PLIVO_AUTH_ID": "MA" + "X" * 18, "PLIVO_AUTH_TOKEN": "plivo-test-auth-token", "PLIVO_FROM": "+14155550199"}
@@ -129,50 +130,28 @@ CALLER = {"twilio": TWILIO["TWILIO_FROM"], "plivo": PLIVO["PLIVO_FROM"], "signal
 
 def answer_params(provider: str, call_id: str, **extra: str) -> dict[str, str]:
     """What the provider posts to an answer URL (or, with Digits, to the keypad action)."""
-    if provider == "plivo":
-        leg = str(uuid.uuid5(uuid.NAMESPACE_URL, call_id))
-        return {"CallUUID": leg, "From": CALLER["plivo"].lstrip("+"), "To": NUMBER.lstrip("+"),
-                "CallStatus": "in-progress", "Direction": "outbound", "ALegUUID": leg,
-                "ALegRequestUUID": call_id, "Event": "StartApp", **extra}  # fmt: skip
-    return {"CallSid": call_id, "AccountSid": "AC-or-project", "From": CALLER[provider], "To": NUMBER,
-            "CallStatus": "in-progress", "Direction": "outbound-api", **extra}  # fmt: skip
+    return _call_sample(provider, "answer")(call_id, "in-progress", to=NUMBER, caller=CALLER[provider], **extra)
 
 
-def receipt(provider: str, message_id: str, status: str, *, level: int = 2) -> dict[str, Any]:
-    """A delivery receipt for `message_id` saying `status` in the provider's own words."""
-    if provider == "plivo":
-        return {"MessageUUID": message_id, "Status": status, "To": NUMBER.lstrip("+"), "Type": "sms",
-                "From": CALLER["plivo"].lstrip("+"), "Units": "1", "Sequence": str(next(_nonces))}  # fmt: skip
-    if provider == "flowroute":
-        return {"data": {"type": "delivery_receipt", "id": message_id,
-                         "attributes": {"body": "(the text)", "level": level, "status": status,
-                                        "status_code": "0", "status_code_description": status,
-                                        "timestamp": "2026-11-26T15:30:05Z"},
-                         "links": {"related": f"{FLOWROUTE_API}/{message_id}"}}}  # fmt: skip
-    return {"MessageSid": message_id, "MessageStatus": status, "To": NUMBER, "From": CALLER[provider]}
+def receipt(provider: str, message_id: str, status: str, **extra: Any) -> dict[str, Any]:
+    """A delivery receipt for `message_id` saying `status` in the provider's own words (Flowroute: `level=1`)."""
+    return SPECS[provider].receipt(message_id, status, to=NUMBER, caller=CALLER[provider], **extra)
 
 
 def call_status(provider: str, call_id: str, status: str) -> dict[str, str]:
     """A call status (Twilio-like) or hangup (Plivo) callback for the call we know as `call_id`."""
-    if provider == "plivo":
-        leg = str(uuid.uuid5(uuid.NAMESPACE_URL, call_id))
-        return {"CallUUID": leg, "RequestUUID": call_id, "ALegRequestUUID": call_id, "CallStatus": status,
-                "From": CALLER["plivo"].lstrip("+"), "To": NUMBER.lstrip("+"), "Direction": "outbound",
-                "Event": "Hangup", "HangupCause": "NORMAL_CLEARING", "Duration": "21"}  # fmt: skip
-    return {"CallSid": call_id, "CallStatus": status, "To": NUMBER, "From": CALLER[provider]}
+    return _call_sample(provider, "call_status")(call_id, status, to=NUMBER, caller=CALLER[provider])
 
 
 def inbound(provider: str, body: str, sender: str = NUMBER) -> dict[str, Any]:
     """An SMS from `sender` to our number, as the provider posts it."""
-    if provider == "plivo":
-        return {"From": sender.lstrip("+"), "To": CALLER["plivo"].lstrip("+"), "Type": "sms", "Text": body,
-                "MessageUUID": str(uuid.uuid4()), "Units": "1"}  # fmt: skip
-    if provider == "flowroute":
-        return {"data": {"type": "message", "id": f"mdr2-{uuid.uuid4().hex}",
-                         "attributes": {"to": CALLER["flowroute"].lstrip("+"), "from": sender.lstrip("+"),
-                                        "body": body, "direction": "inbound", "is_mms": False,
-                                        "status": "delivered", "timestamp": "2026-11-26T15:30:00Z"}}}  # fmt: skip
-    return {"MessageSid": str(uuid.uuid4()), "From": sender, "To": CALLER[provider], "Body": body, "NumMedia": "0"}
+    return SPECS[provider].inbound(body, sender=sender, caller=CALLER[provider])
+
+
+def _call_sample(provider: str, kind: str) -> Sample:
+    sample: Sample | None = getattr(SPECS[provider], kind)
+    assert sample is not None, f"{provider} places no calls"
+    return sample
 
 
 def spoken(markup: ET.Element) -> list[str]:
@@ -189,23 +168,16 @@ def menu_action(markup: ET.Element) -> str:
 _nonces = itertools.count(10**19)
 
 
+def _signed(provider: str, url: str, params: dict[str, Any], key: str | None) -> SignedRequest:
+    spec = SPECS[provider]
+    if key is None:
+        key = CREDENTIALS[provider].get(spec.signing_key or "", "")
+    return spec.sign(key, url, {} if spec.webhook_format == "json" else params)
+
+
 def signed_headers(provider: str, url: str, params: dict[str, str], *, key: str | None = None) -> dict[str, str]:
     """The headers `provider` would send with a POST of `params` to `url`, signed by its own helper."""
-    if provider == "twilio":
-        return {
-            "X-Twilio-Signature": twilio_signature(url, params, TWILIO["TWILIO_AUTH_TOKEN"] if key is None else key)
-        }
-    if provider == "signalwire":
-        signature = RequestValidator(SIGNALWIRE["SIGNALWIRE_SIGNING_KEY"] if key is None else key).compute_signature(
-            url, params
-        )
-        return {"X-SignalWire-Signature": signature}
-    if provider == "plivo":
-        nonce = str(next(_nonces))
-        token = (PLIVO["PLIVO_AUTH_TOKEN"] if key is None else key).encode()
-        signature = get_signature_v3(token, construct_post_url(url, dict(params)).decode(), nonce.encode())
-        return {"X-Plivo-Signature-V3": signature.decode(), "X-Plivo-Signature-V3-Nonce": nonce}
-    return {}
+    return _signed(provider, url, params, key).headers
 
 
 def plivo_v2_headers(url: str, token: str = PLIVO["PLIVO_AUTH_TOKEN"]) -> dict[str, str]:
@@ -219,10 +191,10 @@ def post(
     client: FlaskClient, provider: str, url: str, params: dict[str, Any], *, key: str | None = None
 ) -> TestResponse:
     """POST a webhook to the absolute `url` as `provider` would, signed (`key` signs with another secret)."""
-    if provider == "flowroute":  # JSON body; the secret rides in the URL
-        secret = FLOWROUTE["FLOWROUTE_WEBHOOK_SECRET"] if key is None else key
-        separator = "&" if "?" in url else "?"
-        path = f"{url.removeprefix(BASE_URL)}{separator}key={secret}"
-        return client.post(path, data=json.dumps(params), content_type="application/vnd.api+json")
-    headers = signed_headers(provider, url, params, key=key)
-    return client.post(url.removeprefix(BASE_URL), data=params, headers=headers)
+    signed = _signed(provider, url, params, key)
+    path = signed.url.removeprefix(BASE_URL)
+    if SPECS[provider].webhook_format == "json":
+        return client.post(
+            path, data=json.dumps(params), headers=signed.headers, content_type="application/vnd.api+json"
+        )
+    return client.post(path, data=params, headers=signed.headers)
