@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from telephony.models import Verification
+
 
 class ConfigError(ValueError):
     """Settings are missing or invalid; the message starts with the (first) variable's name.
@@ -37,11 +42,19 @@ class ServiceError(Exception):
     code = "invalid_request"
     status = 400
 
-    def __init__(self, message: str, *, retry_after: int | None = None, extra: dict | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        extra: dict[str, str] | None = None,
+        verification: Verification | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
         self.extra = extra or {}  # top-level fields the answer carries beside `error`
+        self.verification = verification  # shown beside `error` (a 502: the caller may resend or cancel it)
 
 
 class InvalidRequest(ServiceError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from telephony.errors import NotPending, OptedOut, RateLimited
-from telephony.models import SHORT_TEXT, Attempt, Channel, Status, Verification
+from telephony.models import SHORT_TEXT, Attempt, Channel, Mode, SendStatus, Status, Verification
 
 
 class CheckOutcome(StrEnum):
@@ -36,13 +36,13 @@ class CheckOutcome(StrEnum):
 #   `ringing` after `answered`);
 # - a second final status of equal rank: the first one wins (a `delivered` after `failed` is a
 #   carrier contradicting itself; Flowroute sends a level-1 and a level-2 receipt).
-MESSAGE_RANK = {"queued": 0, "sent": 1, "delivered": 2, "undelivered": 2, "failed": 2}
+S = SendStatus
+MESSAGE_RANK = {S.QUEUED: 0, S.SENT: 1, S.DELIVERED: 2, S.UNDELIVERED: 2, S.FAILED: 2}
 CALL_RANK = {
-    "queued": 0, "ringing": 1, "answered": 2,
-    "completed": 3, "busy": 3, "no-answer": 3, "failed": 3,
+    S.QUEUED: 0, S.RINGING: 1, S.ANSWERED: 2,
+    S.COMPLETED: 3, S.BUSY: 3, S.NO_ANSWER: 3, S.FAILED: 3,
 }  # fmt: skip
-FAILED = frozenset({"undelivered", "failed", "busy", "no-answer"})
-REACHED = frozenset({"delivered", "answered", "completed"})
+FAILED = frozenset({S.UNDELIVERED, S.FAILED, S.BUSY, S.NO_ANSWER})
 
 
 def rank(channel: str, status: str) -> int:
@@ -70,9 +70,9 @@ class Receipt:
 
     index: int
     provider: str
-    channel: str
+    channel: Channel
     provider_id: str
-    status: str | None
+    status: SendStatus | None
     raw: str
 
 
@@ -93,7 +93,7 @@ class SendFailed:
 
 @dataclass(frozen=True)
 class Resend:
-    channel: str | None = None
+    channel: Channel | None = None
 
 
 @dataclass(frozen=True)
@@ -129,10 +129,8 @@ class Step:
     verification: Verification
     actions: tuple[Action, ...] = ()
     note: str = ""  # why nothing happened, for the log
+    changed: bool = True  # False: the event changes nothing (a duplicate, a refusal by the rules)
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.actions) or not self.note
 
 
 # --- rules -----------------------------------------------------------------------------------
@@ -144,9 +142,9 @@ def _send_status(v: Verification, e: Receipt, ctx: Context) -> Step:
     """Record a receipt on its attempt; shared by every state (the record stays true)."""
     attempt = _attempt(v, e.index, e.provider, e.channel)
     if attempt is None:
-        return Step(v, note="receipt for an attempt this verification does not have")
+        return _unchanged(v, "receipt for an attempt this verification does not have")
     if attempt.provider_id not in (None, e.provider_id):
-        return Step(v, note="receipt for another message or call")
+        return _unchanged(v, "receipt for another message or call")
     moved = attempt
     if e.status is None:
         moved = replace(attempt, raw_status=e.raw)  # unknown word: keep it raw, change nothing else
@@ -155,13 +153,13 @@ def _send_status(v: Verification, e: Receipt, ctx: Context) -> Step:
     if attempt.provider_id is None:
         moved = replace(moved, provider_id=e.provider_id)
     if moved == attempt:
-        return Step(v, note="duplicate or out-of-order status")
+        return _unchanged(v, "duplicate or out-of-order status")
     return Step(v.replace_attempt(e.index, moved))
 
 
 def _receipt_pending(v: Verification, e: Receipt, ctx: Context) -> Step:
     recorded = _send_status(v, e, ctx)
-    if recorded.note:
+    if not recorded.changed:
         return recorded
     return _after_failure(settle(recorded.verification), ctx)
 
@@ -169,18 +167,18 @@ def _receipt_pending(v: Verification, e: Receipt, ctx: Context) -> Step:
 def _accepted(v: Verification, e: SendAccepted, ctx: Context) -> Step:
     attempt = v.attempts[e.index]
     if attempt.provider_id == e.provider_id:
-        return Step(v, note="already recorded")
+        return _unchanged(v, "already recorded")
     v = v.replace_attempt(e.index, replace(attempt, provider_id=e.provider_id))
-    if v.pending and v.mode == "auto" and attempt.channel == Channel.SMS and not v.extra.get("fallback"):
+    if v.pending and v.mode == Mode.AUTO and attempt.channel == Channel.SMS and not v.fell_back:
         return Step(v, (ScheduleFallback(ctx.now + ctx.fallback_after),))
     return Step(v)
 
 
 def _failed(v: Verification, e: SendFailed, ctx: Context) -> Step:
-    failed = replace(v.attempts[e.index], status="failed", error=e.error[:SHORT_TEXT])
+    failed = replace(v.attempts[e.index], status=SendStatus.FAILED, error=e.error[:SHORT_TEXT])
     v = v.replace_attempt(e.index, failed)
     if e.next_provider and v.pending:
-        retry = Attempt(failed.send_no, failed.channel, e.next_provider, "queued", _stamp(ctx.now))
+        retry = Attempt(failed.send_no, failed.channel, e.next_provider, SendStatus.QUEUED, _stamp(ctx.now))
         return Step(v.with_changes(attempts=(*v.attempts, retry)), (Deliver(len(v.attempts)),))
     return _after_failure(settle(v), ctx)
 
@@ -192,7 +190,7 @@ def _accepted_closed(v: Verification, e: SendAccepted, ctx: Context) -> Step:
 
 def _failed_closed(v: Verification, e: SendFailed, ctx: Context) -> Step:
     # The user finished (or canceled) while a send was on its way: record it, try no other provider.
-    failed = replace(v.attempts[e.index], status="failed", error=e.error[:SHORT_TEXT])
+    failed = replace(v.attempts[e.index], status=SendStatus.FAILED, error=e.error[:SHORT_TEXT])
     return Step(v.replace_attempt(e.index, failed))
 
 
@@ -213,14 +211,14 @@ def _cancel(v: Verification, e: Cancel, ctx: Context) -> Step:
 
 
 def _timer(v: Verification, e: FallbackTimer, ctx: Context) -> Step:
-    if v.mode != "auto" or v.extra.get("fallback"):
-        return Step(v, note="fallback already placed")
+    if v.mode != Mode.AUTO or v.fell_back:
+        return _unchanged(v, "fallback already placed")
     if _called(v):
-        return Step(v, note="a call was already placed")
-    if any(a.channel == Channel.SMS and a.status == "delivered" for a in v.attempts):
-        return Step(v, note="the SMS was delivered in time")
+        return _unchanged(v, "a call was already placed")
+    if any(a.channel == Channel.SMS and a.status == SendStatus.DELIVERED for a in v.attempts):
+        return _unchanged(v, "the SMS was delivered in time")
     if v.sends_left == 0:
-        return Step(v, note="no sends left for a fallback call")
+        return _unchanged(v, "no sends left for a fallback call")
     return _fallback(v, ctx)
 
 
@@ -229,7 +227,7 @@ def _refuse(v: Verification, e: Event, ctx: Context) -> Step:
 
 
 def _nothing(reason: str) -> Rule:
-    return lambda v, e, ctx: Step(v, note=reason)
+    return lambda v, e, ctx: _unchanged(v, reason)
 
 
 _PENDING: dict[type, Rule] = {
@@ -289,12 +287,12 @@ def settle(v: Verification) -> Verification:
 def first_send(v: Verification, ctx: Context, *, landline: bool = False) -> Step:
     """The first send of a new verification: SMS for `sms` and `auto`, but `auto` calls straight
     away a number that is opted out of SMS or is a landline."""
-    straight_to_call = v.mode == "auto" and (ctx.sms_opted_out or landline)
-    channel = Channel.CALL if v.mode == "call" or straight_to_call else Channel.SMS
+    straight_to_call = v.mode == Mode.AUTO and (ctx.sms_opted_out or landline)
+    channel = Channel.CALL if v.mode == Mode.CALL or straight_to_call else Channel.SMS
     if channel == Channel.SMS and ctx.sms_opted_out:
         raise OptedOut("This number replied STOP; it gets no SMS until it replies START.")
-    if channel == Channel.CALL and v.mode == "auto":
-        v = v.with_changes(extra={**v.extra, "fallback": True})  # straight to the call: nothing to fall back to
+    if channel == Channel.CALL and v.mode == Mode.AUTO:
+        v = v.with_changes(fell_back=True)  # straight to the call: nothing to fall back to
     return _new_send(v, channel, ctx)
 
 
@@ -313,12 +311,16 @@ def resend_wait(v: Verification, channel: str, ctx: Context) -> int:
 
 def _after_failure(v: Verification, ctx: Context) -> Step:
     """Under `auto`, the newest SMS send having failed places the one fallback call."""
-    if v.mode != "auto" or not v.pending or v.extra.get("fallback") or v.sends_left == 0 or _called(v):
+    if v.mode != Mode.AUTO or not v.pending or v.fell_back or v.sends_left == 0 or _called(v):
         return Step(v)
     newest = [a for a in v.attempts if a.send_no == v.attempts[-1].send_no]
     if newest[0].channel != Channel.SMS or not all(a.status in FAILED for a in newest):
         return Step(v)
     return _fallback(v, ctx)
+
+
+def _unchanged(v: Verification, why: str) -> Step:
+    return Step(v, note=why, changed=False)
 
 
 def _called(v: Verification) -> bool:
@@ -327,13 +329,13 @@ def _called(v: Verification) -> bool:
 
 
 def _fallback(v: Verification, ctx: Context) -> Step:
-    return _new_send(v.with_changes(extra={**v.extra, "fallback": True}), Channel.CALL, ctx)
+    return _new_send(v.with_changes(fell_back=True), Channel.CALL, ctx)
 
 
 def _new_send(v: Verification, channel: str, ctx: Context) -> Step:
     send_no = max((a.send_no for a in v.attempts), default=0) + 1
     provider = ctx.sms_provider if channel == Channel.SMS else ctx.voice_provider
-    attempt = Attempt(send_no, channel, provider, "queued", _stamp(ctx.now))
+    attempt = Attempt(send_no, channel, provider, SendStatus.QUEUED, _stamp(ctx.now))
     return Step(v.with_changes(attempts=(*v.attempts, attempt)), (Deliver(len(v.attempts)),))
 
 

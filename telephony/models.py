@@ -1,12 +1,15 @@
-"""Verifications and provider attempts, and how they are written down (store) and shown (API)."""
+"""The domain's words: verifications, their provider attempts, and the vocabularies they use.
+
+How a verification is written down lives in `store/record.py`; how the API shows it, in
+`webhooks/views.py`.
+"""
 
 from __future__ import annotations
 
-import json
 import re
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 
 class Status(StrEnum):
@@ -22,7 +25,30 @@ class Channel(StrEnum):
     CALL = "call"
 
 
-MODES = ("sms", "call", "auto")  # what a start may ask for; `auto` is SMS first, then a call
+class Mode(StrEnum):
+    """What a start asks for: one channel, or `auto`: SMS first, then one call when it fails."""
+
+    SMS = "sms"
+    CALL = "call"
+    AUTO = "auto"
+
+
+class SendStatus(StrEnum):
+    """A provider attempt's status, in the contract's words (each provider's are mapped to these)."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+
+
+SHORT_TEXT = 60  # carrier status words and send errors are cut to this (the store keeps them compact)
 ID_PATTERN = re.compile(r"^vf_[0-9a-f]{8}[A-Za-z0-9_-]{22}$")
 
 
@@ -41,9 +67,9 @@ class Attempt:
     """One provider attempt to deliver a send; a send under failover has several."""
 
     send_no: int  # the logical send this attempt belongs to (1 is the first send)
-    channel: str
+    channel: Channel
     provider: str
-    status: str
+    status: SendStatus
     at: float
     provider_id: str | None = None
     raw_status: str | None = None
@@ -54,9 +80,9 @@ class Attempt:
 class Verification:
     id: str
     to: str
-    mode: str  # sms, call or auto, as asked at start
+    mode: Mode
     locale: str
-    status: str
+    status: Status
     checks_left: int
     max_sends: int
     created_at: float
@@ -65,7 +91,7 @@ class Verification:
     sealed: str
     attempts: tuple[Attempt, ...] = ()
     version: int = 0
-    extra: dict = field(default_factory=dict)  # small per-verification flags (e.g. fallback_done)
+    fell_back: bool = False  # the one fallback call of `auto` was placed (or `auto` called first)
 
     @property
     def sends_used(self) -> int:
@@ -76,106 +102,20 @@ class Verification:
         return max(0, self.max_sends - self.sends_used)
 
     @property
-    def channel(self) -> str:
+    def channel(self) -> Channel:
         """The channel of the newest send (or the first a start would use)."""
         if self.attempts:
             return self.attempts[-1].channel
-        return Channel.CALL if self.mode == "call" else Channel.SMS
+        return Channel.CALL if self.mode == Mode.CALL else Channel.SMS
 
     @property
     def pending(self) -> bool:
         return self.status == Status.PENDING
 
-    def with_changes(self, **changes: object) -> Verification:
+    def with_changes(self, **changes: Any) -> Verification:
         return replace(self, **changes)
 
     def replace_attempt(self, index: int, attempt: Attempt) -> Verification:
         attempts = list(self.attempts)
         attempts[index] = attempt
         return replace(self, attempts=tuple(attempts))
-
-
-def iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))  # half the cost of datetime's
-
-
-def public_view(v: Verification) -> dict:
-    """The contract's JSON shape. Never holds the code, its MAC or its sealed copy."""
-    return {
-        "id": v.id,
-        "to": v.to,
-        "status": v.status,
-        "channel": v.channel,
-        "locale": v.locale,
-        "checks_left": v.checks_left,
-        "sends_left": v.sends_left,
-        "created_at": iso(v.created_at),
-        "expires_at": iso(v.expires_at),
-        "sends": [
-            {
-                "channel": a.channel,
-                "provider": a.provider,
-                "provider_id": a.provider_id,
-                "status": a.status,
-                "at": iso(a.at),
-            }
-            for a in v.attempts
-        ],
-    }
-
-
-# The record in Redis is a hash of short fields, each value 64 bytes at most, so Redis keeps it in
-# its compact listpack encoding (bench/RESULTS.md: about 4 times smaller than a hashtable).
-# Attempt i is `a<i>` = "send_no|channel|provider|status|at_ms", with its provider id in `i<i>`,
-# the provider's raw status word in `r<i>` and a send error in `z<i>`, each only when there is
-# one. The stores add `n` and `q`, the keyed names of the number and
-# its prefix. The Lua scripts in store/lua/ read `s`, `k`, `h`, `e`, `v`, `n`, `q` and the
-# attempt fields.
-_FIELDS = {"to": "t", "status": "s", "checks_left": "k", "mac": "h", "sealed": "x", "version": "v"}
-SHORT_TEXT = 60  # carrier status words and send errors are cut to this, to stay in the compact encoding
-
-
-def to_record(v: Verification) -> dict[str, str]:
-    """Flat string fields for a Redis hash (the id is in the key, not repeated here)."""
-    record = {short: str(getattr(v, name)) for name, short in _FIELDS.items()}
-    record["m"] = f"{v.mode}|{v.locale}|{v.max_sends}"
-    record["c"] = str(round(v.created_at * 1000))
-    record["e"] = str(round(v.expires_at * 1000))
-    if v.extra:
-        record["f"] = json.dumps(v.extra, separators=(",", ":"))
-    for i, a in enumerate(v.attempts):
-        record[f"a{i}"] = f"{a.send_no}|{a.channel}|{a.provider}|{a.status}|{round(a.at * 1000)}"
-        if a.provider_id:  # whole: receipts are matched against it (carriers' ids fit in 64 bytes)
-            record[f"i{i}"] = a.provider_id
-        for prefix, value in (("r", a.raw_status), ("z", a.error)):
-            if value:
-                record[f"{prefix}{i}"] = value[:SHORT_TEXT]
-    return record
-
-
-def from_record(record: dict[str, str], verification_id: str) -> Verification:
-    attempts = []
-    while (row := record.get(f"a{len(attempts)}")) is not None:
-        i = len(attempts)
-        send_no, channel, provider, status, at = row.split("|")
-        attempts.append(
-            Attempt(int(send_no), channel, provider, status, int(at) / 1000,
-                    record.get(f"i{i}"), record.get(f"r{i}"), record.get(f"z{i}"))
-        )  # fmt: skip
-    mode, locale, max_sends = record["m"].split("|")
-    return Verification(
-        id=verification_id,
-        to=record["t"],
-        mode=mode,
-        locale=locale,
-        status=record["s"],
-        checks_left=int(record["k"]),
-        max_sends=int(max_sends),
-        created_at=int(record["c"]) / 1000,
-        expires_at=int(record["e"]) / 1000,
-        mac=record["h"],
-        sealed=record["x"],
-        attempts=tuple(attempts),
-        version=int(record["v"]),
-        extra=json.loads(record.get("f") or "{}"),
-    )

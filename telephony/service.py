@@ -46,7 +46,7 @@ from telephony.lifecycle import (
     step,
 )
 from telephony.limits import Admission, CheckPolicy, Counter, Origin, SendPlan, check_destination
-from telephony.models import ID_PATTERN, Channel, Status, Verification, public_view
+from telephony.models import ID_PATTERN, Channel, Mode, SendStatus, Status, Verification
 from telephony.phone import InvalidPhoneNumber, mask, parse_e164, region_of
 from telephony.providers import Provider, StatusReport
 from telephony.store import Store
@@ -103,16 +103,16 @@ class VerificationService:
         asks twice then gets the same code twice, as Twilio Verify does, and whichever message
         arrives first works. The repeat is a resend (cooldown, send limits) counted for `origin`."""
         number = self.parse_number(to)
-        if mode not in ("sms", "call", "auto"):
+        if mode not in tuple(Mode):
             raise InvalidRequest("channel must be sms, call or auto")
         if locale is not None and locale not in LOCALES:
             raise InvalidRequest(f"locale must be one of {', '.join(LOCALES)}")
         landline = self.destination(number) == "fixed_line"
         pending = self._pending_for(number)
         if pending is not None:
-            channel = mode if mode in (Channel.SMS, Channel.CALL) else None
+            channel = Channel(mode) if mode in tuple(Channel) else None
             return self._resend(pending, channel, origin), False
-        return self._create(number, mode, locale, origin, landline=landline), True
+        return self._create(number, Mode(mode), locale, origin, landline=landline), True
 
     def _pending_for(self, number: str) -> Verification | None:
         vid = self.store.latest_for(number)
@@ -120,7 +120,7 @@ class VerificationService:
         return v if v is not None and v.pending else None
 
     def _create(
-        self, number: str, mode: str, locale: str | None, origin: Origin | None, *, landline: bool
+        self, number: str, mode: Mode, locale: str | None, origin: Origin | None, *, landline: bool
     ) -> Verification:
         now = round(self.clock(), 3)  # milliseconds, as the store keeps them
         vid = self.store.names.new_verification_id(number)
@@ -133,7 +133,7 @@ class VerificationService:
         )  # fmt: skip
         first = first_send(v, self._context(), landline=landline)
         admission = self._admit(first.verification, origin, create=True)
-        if admission.outcome == "opted_out" and mode == "auto":  # rare: learn it, then call instead
+        if admission.outcome == "opted_out" and mode == Mode.AUTO:  # rare: learn it, then call instead
             first = first_send(v, self._context(opted_out=True), landline=landline)
             admission = self._admit(first.verification, origin, create=True)
         self._refuse_unless_admitted(admission, number)
@@ -161,11 +161,11 @@ class VerificationService:
     def resend(self, verification_id: str, channel: str | None = None) -> Verification:
         """Send the code again. The new send is reserved in the same atomic store step that checks
         the cooldown and the limits and counts it, so of concurrent resends one goes out."""
-        if channel not in (None, Channel.SMS, Channel.CALL):
+        if channel is not None and channel not in tuple(Channel):
             raise InvalidRequest("channel must be sms or call")
-        return self._resend(self.get(verification_id), channel, None)
+        return self._resend(self.get(verification_id), Channel(channel) if channel else None, None)
 
-    def _resend(self, v: Verification, channel: str | None, origin: Origin | None) -> Verification:
+    def _resend(self, v: Verification, channel: Channel | None, origin: Origin | None) -> Verification:
         for _ in range(SAVE_RETRIES):
             wanted = channel or v.channel
             result = step(v, Resend(wanted), self._context())  # raises on a cooldown or a closed verification
@@ -224,7 +224,8 @@ class VerificationService:
         Like every other event: load, step the pure rules, compare-and-set save, then act (a
         failure of a pending verification may settle it or place the fallback call).
         """
-        receipt = Receipt(index, provider, channel, report.provider_id, report.status, report.raw)
+        status = SendStatus(report.status) if report.status else None
+        receipt = Receipt(index, provider, Channel(channel), report.provider_id, status, report.raw)
         fields = {"provider": provider, "raw": report.raw, "attempt": index}
         v = self.store.get(verification_id) if ID_PATTERN.match(verification_id) else None
         if v is None:
@@ -362,15 +363,15 @@ class VerificationService:
                   retry_after=admission.retry_after)  # fmt: skip
             raise RateLimited("Too many codes sent; try again later.", retry_after=admission.retry_after)
 
-    def _apply(self, v: Verification, change: Event, *, opted_out: bool = False) -> Step:
+    def _apply(self, v: Verification, change: Event) -> Step:
         """Step on the freshest copy and compare-and-set; on a conflict reload and step again."""
         for _ in range(SAVE_RETRIES):
-            result = step(v, change, self._context(opted_out=opted_out))
+            result = step(v, change, self._context())
             if not result.changed:
                 return result
             saved = self.store.save(result.verification, previous=v)
             if saved is not None:
-                if saved.extra.get("fallback") and not v.extra.get("fallback"):
+                if saved.fell_back and not v.fell_back:
                     event("verification.fallback", saved, trigger=type(change).__name__)
                 return Step(saved, result.actions)
             reloaded = self.store.get(v.id)
@@ -408,9 +409,7 @@ class VerificationService:
         the verification, which stays usable: the caller may resend (another channel) or cancel it."""
         newest = [a for a in v.attempts if a.send_no == v.attempts[-1].send_no]
         if all(a.status in FAILED and a.error for a in newest):
-            raise ProviderFailed(
-                "Every provider for this channel failed; try again later.", extra={"verification": public_view(v)}
-            )
+            raise ProviderFailed("Every provider for this channel failed; try again later.", verification=v)
         return v
 
     def _send(self, provider: Provider, v: Verification, index: int) -> str:

@@ -21,17 +21,17 @@ from telephony.lifecycle import (
     first_send,
     step,
 )
-from telephony.models import Attempt, Status, Verification
+from telephony.models import Attempt, Mode, Status, Verification
 
 NOW = 1_800_000_000.0
 CTX = Context(now=NOW, sms_provider="twilio", voice_provider="twilio", resend_cooldown=30, fallback_after=60)
 
 
-def verification(mode: str = "sms", status: str = "pending", *attempts: Attempt, **extra: object) -> Verification:
+def verification(mode: str = "sms", status: str = "pending", *attempts: Attempt, fell_back: bool = False) -> Verification:
     return Verification(
-        id="vf_00000000aaaaaaaaaaaaaaaaaaaaaa", to="+14155550100", mode=mode, locale="en", status=status,
+        id="vf_00000000aaaaaaaaaaaaaaaaaaaaaa", to="+14155550100", mode=Mode(mode), locale="en", status=Status(status),
         checks_left=5, max_sends=5, created_at=NOW - 10, expires_at=NOW + 590, mac="m", sealed="s",
-        attempts=attempts, extra=dict(extra),
+        attempts=attempts, fell_back=fell_back,
     )  # fmt: skip
 
 
@@ -112,7 +112,7 @@ def test_auto_falls_back_to_one_call_on_a_failed_receipt(bad: str) -> None:
     result = step(v, receipt(bad), CTX)
     after = result.verification
     assert [a.channel for a in after.attempts] == ["sms", "call"]
-    assert after.attempts[1].send_no == 2 and after.extra["fallback"] is True
+    assert after.attempts[1].send_no == 2 and after.fell_back is True
     assert result.actions == (Deliver(1),)
     again = step(replace(after, attempts=(after.attempts[0], call("failed"))), receipt("failed"), CTX)
     assert not again.changed  # the duplicate receipt places no second call
@@ -124,7 +124,7 @@ def test_sms_mode_does_not_fall_back() -> None:
 
 
 def test_a_failed_call_after_a_delivered_sms_changes_nothing_more() -> None:
-    v = verification("auto", "pending", sms("delivered"), call("ringing"), fallback=True)
+    v = verification("auto", "pending", sms("delivered"), call("ringing"), fell_back=True)
     result = step(v, receipt("busy", index=1, channel="call", pid="CA1"), CTX)
     assert result.actions == () and result.verification.status == Status.PENDING
     assert result.verification.attempts[1].status == "busy"
@@ -171,7 +171,7 @@ def test_accepted_sms_under_auto_schedules_the_fallback_timer() -> None:
         (verification("auto", "pending", sms("sent")), True),
         (verification("auto", "pending", sms("queued")), True),
         (verification("auto", "pending", sms("delivered")), False),
-        (verification("auto", "pending", sms("failed"), call(), fallback=True), False),
+        (verification("auto", "pending", sms("failed"), call(), fell_back=True), False),
         (verification("auto", "approved", sms("sent")), False),
         (verification("auto", "canceled", sms("sent")), False),
         (verification("sms", "pending", sms("sent")), False),
@@ -208,7 +208,7 @@ def test_first_send_respects_the_opt_out() -> None:
     with pytest.raises(OptedOut):
         first_send(verification("sms"), opted)
     auto = first_send(verification("auto"), opted).verification
-    assert auto.attempts[0].channel == "call" and auto.extra["fallback"] is True
+    assert auto.attempts[0].channel == "call" and auto.fell_back is True
     assert first_send(verification("call"), opted).verification.attempts[0].channel == "call"
 
 

@@ -11,9 +11,10 @@ from flask import Blueprint, Response, g, request
 
 from telephony.errors import InvalidRequest, ServiceError
 from telephony.limits import Origin
-from telephony.models import Verification, public_view
+from telephony.models import Verification
 from webhooks.context import service
 from webhooks.jsonio import json_response
+from webhooks.views import verification_view
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -70,7 +71,7 @@ def body(*allowed: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def answer(v: Verification, status: int = 200, **extra: Any) -> tuple[Response, int]:
-    return json_response({**public_view(v), **extra}, status), status
+    return json_response({**verification_view(v), **extra}, status), status
 
 
 def origin(client_ip: str | None) -> Origin:

@@ -12,13 +12,13 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from telephony.errors import InvalidPhone, InvalidRequest, ServiceError, StoreUnavailable
-from telephony.models import public_view
 from telephony.providers import SPECS
 from telephony.service import VerificationService
 from telephony.urls import answer_url, inbound_sms_url
 from webhooks.context import service
 from webhooks.metrics import share_across_processes
 from webhooks.simulate import simulate, spoken
+from webhooks.views import verification_view
 
 otp = AppGroup("otp", help="Phone verification commands.")
 otp.add_command(simulate)
@@ -99,7 +99,7 @@ def send(number: str, channel: str, locale: str | None) -> None:
         v = service().start(number, channel, locale)
     except ServiceError as exc:
         _fail(exc)
-    click.echo(json.dumps(public_view(v), indent=2))
+    click.echo(json.dumps(verification_view(v), indent=2))
 
 
 @otp.command("check")

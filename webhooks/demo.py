@@ -13,9 +13,9 @@ from flask import Blueprint, Response, jsonify, render_template, request
 
 from telephony.errors import InvalidPhone, InvalidRequest, MaxAttempts, NotFound, NotPending, ServiceError
 from telephony.limits import Origin
-from telephony.models import public_view
 from telephony.wording import words
 from webhooks.context import service
+from webhooks.views import verification_view
 
 bp = Blueprint("demo", __name__, template_folder="templates")
 dev = Blueprint("dev", __name__, url_prefix="/dev")
@@ -79,19 +79,19 @@ def demo_start() -> tuple[Response, int]:
     data = request.get_json(silent=True) or {}
     number, channel = str(data.get("number", "")), str(data.get("channel", "sms"))
     v = service().start(number, channel, origin=Origin(request.remote_addr))
-    return jsonify(public_view(v)), 201
+    return jsonify(verification_view(v)), 201
 
 
 @bp.get("/demo/verifications/<verification_id>")
 def demo_status(verification_id: str) -> Response:
-    return jsonify(public_view(service().get(verification_id)))
+    return jsonify(verification_view(service().get(verification_id)))
 
 
 @bp.post("/demo/verifications/<verification_id>/check")
 def demo_check(verification_id: str) -> Response:
     data = request.get_json(silent=True) or {}
     v, valid = service().check(verification_id, str(data.get("code", "")))
-    return jsonify({**public_view(v), "valid": valid})
+    return jsonify({**verification_view(v), "valid": valid})
 
 
 @dev.get("/outbox")

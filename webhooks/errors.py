@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
@@ -11,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from telephony.errors import ServiceError
 from telephony.events import logvalue
 from webhooks.jsonio import json_response
+from webhooks.views import verification_view
 
 log = logging.getLogger("webhooks")
 
@@ -37,7 +39,10 @@ def error_response(
 
 
 def _service_error(exc: ServiceError) -> Response:
-    return error_response(exc.status, exc.code, exc.message, retry_after=exc.retry_after, extra=exc.extra)
+    extra: dict[str, Any] = dict(exc.extra)
+    if exc.verification is not None:
+        extra["verification"] = verification_view(exc.verification)
+    return error_response(exc.status, exc.code, exc.message, retry_after=exc.retry_after, extra=extra)
 
 
 def _http_error(exc: HTTPException) -> Response:

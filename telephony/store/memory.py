@@ -15,10 +15,11 @@ from collections.abc import Callable
 from telephony.codes import CodeVault
 from telephony.lifecycle import CheckOutcome, apply_check
 from telephony.limits import Admission, CheckPolicy, Pumping, Rule, SendPlan, buckets
-from telephony.models import Verification, from_record, to_record
+from telephony.models import Verification
 from telephony.store import keys
 from telephony.store.base import OUTBOX_LIMIT
 from telephony.store.keys import KeyNames
+from telephony.store.record import from_record, to_record
 
 
 class MemoryStore:

@@ -2,7 +2,7 @@
 MULTI transaction. Times that decide expiry and windows come from the server's clock (TIME).
 
 Keys (named in store/keys.py; `<n>` and `<q>` are keyed names of a number and of its prefix):
-  otp:{tag}:v:<id's random part>  hash, one verification (`models.to_record`), PEXPIREAT its expiry
+  otp:{tag}:v:<id's random part>  hash, one verification (`store/record.py`), PEXPIREAT its expiry
   otp:{tag}:n:<n>           string, id of the number's newest verification, same expiry
   otp:{tag}:o:<n>           string, present while the number is opted out of SMS (no expiry)
   otp:{tag}:f               hash, <n> -> "count|until ms": wrong codes per number across its verifications
@@ -34,10 +34,11 @@ import redis
 from telephony.errors import StoreUnavailable
 from telephony.lifecycle import CheckOutcome
 from telephony.limits import Admission, CheckPolicy, SendPlan
-from telephony.models import Verification, from_record, tag_of, to_record
+from telephony.models import Verification, tag_of
 from telephony.store import keys
 from telephony.store.base import OUTBOX_LIMIT
 from telephony.store.keys import KeyNames
+from telephony.store.record import from_record, to_record
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
