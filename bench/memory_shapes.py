@@ -1,4 +1,4 @@
-"""Memory of the record shapes that led to the compact record (models.to_record), emulated.
+"""Memory of the record shapes that led to the compact record (store/record.py), emulated.
 
 The first shape is the record as it was before the fix; the last is close to today's.
 

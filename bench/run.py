@@ -208,7 +208,7 @@ class Bench:
         """How many requests of the run changed what they should have, read back from Redis."""
         pipe = self.client.pipeline(transaction=False)
         for s in pool:
-            pipe.hmget(keys.verification(s.id), "s", "k", "p", "a0")  # field names: models.to_record
+            pipe.hmget(keys.verification(s.id), "s", "k", "p", "a0")  # field names: store/record.py
         rows = pipe.execute()
         if endpoint == "check_right":
             return sum(r[0] == "approved" for r in rows)

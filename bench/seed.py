@@ -2,7 +2,7 @@
 
 Records are built with the domain's own code, exactly as `VerificationService.start` leaves them
 after a send the provider accepted: `KeyNames.new_verification_id`, `CodeVault.seal`, `first_send`, then
-`step(SendAccepted)` and the save's version bump, written with `models.to_record` under the keys of
+`step(SendAccepted)` and the save's version bump, written with `store.record.to_record` under the keys of
 `store/keys.py` (a hash with the verification's expiry plus the number's `latest` pointer, as
 `RedisStore.admit` writes them). Writing them in pipelines instead of one `start` each only makes
 seeding fast; `memory.py` checks a seeded record against one written by the real service.
@@ -24,9 +24,10 @@ from bench.common import API_KEY, TWILIO
 from telephony.codes import CodeVault, new_code
 from telephony.config import Settings
 from telephony.lifecycle import Context, SendAccepted, first_send, step
-from telephony.models import Status, Verification, to_record
+from telephony.models import Mode, Status, Verification
 from telephony.store import keys
 from telephony.store.keys import KeyNames
+from telephony.store.record import to_record
 from telephony.wording import locale_for
 
 
@@ -63,7 +64,7 @@ def build(settings: Settings, vault: CodeVault, number: str, mode: str, now: flo
     code = new_code(settings.otp_length)
     mac, sealed = vault.seal(vid, code)
     v = Verification(
-        id=vid, to=number, mode=mode, locale=_locale(number), status=Status.PENDING,
+        id=vid, to=number, mode=Mode(mode), locale=_locale(number), status=Status.PENDING,
         checks_left=settings.otp_max_checks, max_sends=settings.otp_max_sends, created_at=now,
         expires_at=now + settings.otp_ttl, mac=mac, sealed=sealed,
     )  # fmt: skip
