@@ -209,7 +209,7 @@ def _open_api(public_base_url: str) -> ConfigError:
 
 
 def _refuse_unsafe_production(
-    raw: Mapping[str, str], providers: tuple[str, ...], redis_url: str, secret: str, keys: tuple
+    raw: Mapping[str, str], providers: tuple[str, ...], redis_url: str, secret: str, keys: tuple[str, ...]
 ) -> list[ConfigError]:
     checks: list[tuple[bool, str, str]] = [
         (not secret, "SECRET_KEY", "is required in production"),
@@ -217,12 +217,12 @@ def _refuse_unsafe_production(
         (not raw.get("PUBLIC_BASE_URL", "").strip(), "PUBLIC_BASE_URL", "is required in production"),
         (not redis_url, "REDIS_URL", "is required in production (the memory store is for development)"),
     ]
-    if "console" in providers:
+    for provider in dict.fromkeys(p for p in providers if not SPECS[p].sends):
         name = next(
-            (n for n in ("SMS_PROVIDER", "VOICE_PROVIDER") if "console" in _csv(raw.get(n, ""))),
+            (n for n in ("SMS_PROVIDER", "VOICE_PROVIDER") if provider in _csv(raw.get(n, ""))),
             "OTP_PROVIDER",
         )
-        checks.append((True, name, "must not be console in production (it sends nothing)"))
+        checks.append((True, name, f"must not be {provider} in production (it sends nothing)"))
     return [ConfigError(name, why) for bad, name, why in checks if bad]
 
 

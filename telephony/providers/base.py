@@ -151,6 +151,7 @@ class ProviderSpec:
     inbound: InboundSample
     call_status: Sample | None = None  # None: the provider places no calls
     answer: Sample | None = None
+    sends: bool = True  # False: a development stand-in that reaches no phone, refused in production
 
     @property
     def caller_setting(self) -> str | None:

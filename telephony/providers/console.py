@@ -87,4 +87,5 @@ SPEC = ProviderSpec(
     inbound=twilio.sample_inbound,
     call_status=twilio.sample_call_status,
     answer=twilio.sample_answer,
+    sends=False,
 )

@@ -93,3 +93,10 @@ def test_config_refuses_a_caller_number_not_in_e164(spec: ProviderSpec) -> None:
     name = spec.caller_setting or ""
     with pytest.raises(ConfigError, match=f"^{name} must be a phone number in E.164 form"):
         load_settings(settings_for(spec.name, **{name: "0800 NOT A NUMBER"}))
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS.values() if not s.sends], ids=lambda s: s.name)
+def test_production_refuses_a_provider_that_sends_nothing(spec: ProviderSpec) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"APP_ENV": "production", "SMS_PROVIDER": spec.name, "VOICE_PROVIDER": spec.name})
+    assert f"SMS_PROVIDER must not be {spec.name} in production (it sends nothing)" in str(caught.value)
