@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from gunicorn.errors import AppImportError  # type: ignore[import-untyped]
 from jinja2 import StrictUndefined
 from werkzeug.http import parse_set_header
@@ -75,7 +76,8 @@ def create_app(
     app = Flask(__name__, template_folder="xml_templates")
     app.jinja_env.undefined = StrictUndefined
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, TESTING=settings.app_env == "test")
-    app.json.sort_keys = False  # keep the contract's field order
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False  # keep the contract's field order
     names = KeyNames(settings.secret_key, settings.secret_key_fallbacks)
     store = store or store_from_url(settings.redis_url, names=names, clock=clock)
     service = VerificationService(

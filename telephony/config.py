@@ -73,7 +73,6 @@ class Settings:
     metrics_token: str = field(default="", repr=False)
     default_region: str | None = None
     webotp_domain: str | None = None  # OTP_WEBOTP_DOMAIN: SMS end with `@<domain> #<code>`
-    webotp_domain: str | None = None  # OTP_WEBOTP_DOMAIN: SMS end with `@<domain> #<code>`
 
     @property
     def development(self) -> bool:
@@ -300,14 +299,14 @@ def _number(raw: Mapping[str, str], name: str, default: str, parse: Callable[[st
 
 
 def _int(raw: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    value = _number(raw, name, str(default), int)
+    value: int = _number(raw, name, str(default), int)
     if not low <= value <= high:
         raise ConfigError(name, f"must be between {low} and {high} (got {value})")
     return value
 
 
 def _float(raw: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    value = _number(raw, name, str(default), float)
+    value: float = _number(raw, name, str(default), float)
     if not low <= value <= high:
         raise ConfigError(name, f"must be between {low} and {high} (got {value})")
     return value

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from telephony.errors import NotPending, OptedOut, RateLimited
 from telephony.models import SHORT_TEXT, Attempt, Channel, Mode, SendStatus, Status, Verification
@@ -45,7 +46,7 @@ CALL_RANK = {
 FAILED = frozenset({S.UNDELIVERED, S.FAILED, S.BUSY, S.NO_ANSWER})
 
 
-def rank(channel: str, status: str) -> int:
+def rank(channel: Channel, status: SendStatus) -> int:
     return (MESSAGE_RANK if channel == Channel.SMS else CALL_RANK)[status]
 
 
@@ -135,7 +136,8 @@ class Step:
 
 # --- rules -----------------------------------------------------------------------------------
 
-Rule = Callable[[Verification, "Event", Context], Step]
+# Each rule takes the event type it is listed under in TRANSITIONS (the table is what pairs them).
+Rule = Callable[[Verification, Any, Context], Step]
 
 
 def _send_status(v: Verification, e: Receipt, ctx: Context) -> Step:
@@ -332,7 +334,7 @@ def _fallback(v: Verification, ctx: Context) -> Step:
     return _new_send(v.with_changes(fell_back=True), Channel.CALL, ctx)
 
 
-def _new_send(v: Verification, channel: str, ctx: Context) -> Step:
+def _new_send(v: Verification, channel: Channel, ctx: Context) -> Step:
     send_no = max((a.send_no for a in v.attempts), default=0) + 1
     provider = ctx.sms_provider if channel == Channel.SMS else ctx.voice_provider
     attempt = Attempt(send_no, channel, provider, SendStatus.QUEUED, _stamp(ctx.now))

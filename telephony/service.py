@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from telephony.codes import CodeVault, new_code
 from telephony.config import Settings
@@ -226,7 +227,7 @@ class VerificationService:
         """
         status = SendStatus(report.status) if report.status else None
         receipt = Receipt(index, provider, Channel(channel), report.provider_id, status, report.raw)
-        fields = {"provider": provider, "raw": report.raw, "attempt": index}
+        fields: dict[str, Any] = {"provider": provider, "raw": report.raw, "attempt": index}
         v = self.store.get(verification_id) if ID_PATTERN.match(verification_id) else None
         if v is None:
             event("status.unknown_verification", provider=provider, verification=verification_id[:40])

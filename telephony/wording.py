@@ -176,7 +176,8 @@ def words(locale: str) -> Wording:
 
 def reply(locale: str, name: str, *, brand: str, **values: object) -> str:
     """An inbound-SMS reply by its field name (`stopped`, `help`, ...)."""
-    return getattr(words(locale), name).format(brand=brand, **values)
+    template: str = getattr(words(locale), name)
+    return template.format(brand=brand, **values)
 
 
 def sms_body(locale: str, *, brand: str, code: str, ttl: int, webotp_domain: str | None = None) -> str:

@@ -178,10 +178,10 @@ def test_when_every_provider_fails_the_502_carries_the_verification_which_stays_
     with pytest.raises(ProviderFailed) as failed:
         service.start(NUMBER, "sms")
     assert failed.value.status == 502
-    shown = failed.value.extra["verification"]
-    assert shown["status"] == "pending"
-    assert [(s["provider"], s["status"]) for s in shown["sends"]] == [("twilio", "failed"), ("plivo", "failed")]
-    v = service.get(shown["id"])
+    shown = failed.value.verification
+    assert shown is not None and shown.pending
+    assert [(a.provider, a.status) for a in shown.attempts] == [("twilio", "failed"), ("plivo", "failed")]
+    v = service.get(shown.id)
     assert v.pending and sends(v) == [("sms", "twilio", "failed"), ("sms", "plivo", "failed")]
     plivo.recover()  # a carrier is back: a resend (after the cooldown) carries the code
     clock.advance(service.settings.otp_resend_cooldown)

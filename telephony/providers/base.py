@@ -71,7 +71,7 @@ class Provider(Protocol):
     dialect: str  # voice markup the answer URL must return: "twiml" or "plivo"
     replies_inline: bool  # inbound SMS replies go back as markup (else through send_sms)
 
-    def send_sms(self, to: str, body: str, *, status_url: str) -> str:
+    def send_sms(self, to: str, body: str, *, status_url: str | None) -> str:
         """Send one SMS; returns the provider's message id."""
 
     def place_call(self, to: str, *, answer_url: str, status_url: str) -> str:

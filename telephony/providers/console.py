@@ -34,7 +34,7 @@ class ConsoleProvider:
         self._store.outbox_push(entry)
         return str(entry["id"])
 
-    def send_sms(self, to: str, body: str, *, status_url: str) -> str:
+    def send_sms(self, to: str, body: str, *, status_url: str | None) -> str:
         message_id = self._keep({"to": to, "channel": "sms", "body": body})
         log.info("event=console.sms to=%s id=%s body=%r", mask(to), message_id, body)
         return message_id

@@ -100,7 +100,7 @@ class PlivoProvider:
         client.voice_retry_count = 0  # the SDK leaves it raised after a failed call, skipping its retries
         return client
 
-    def send_sms(self, to: str, body: str, *, status_url: str) -> str:
+    def send_sms(self, to: str, body: str, *, status_url: str | None) -> str:
         response = call_api(
             lambda: self._client().messages.create(
                 src=self._from, dst=to, text=body, url=status_url, method="POST",

@@ -70,11 +70,12 @@ class SignalWireProvider:
         )
         return http.created_id(response, self.name, lambda body: body.get("sid"), "sid")
 
-    def send_sms(self, to: str, body: str, *, status_url: str) -> str:
+    def send_sms(self, to: str, body: str, *, status_url: str | None) -> str:
         return self._create(
             "Messages",
-            [("To", to), ("From", self._from), ("Body", body), ("StatusCallback", status_url),
-             ("ValidityPeriod", self._validity)],  # a late code is useless: let SignalWire drop it
+            [("To", to), ("From", self._from), ("Body", body),
+             ("ValidityPeriod", self._validity),  # a late code is useless: let SignalWire drop it
+             *([("StatusCallback", status_url)] if status_url else [])],
         )  # fmt: skip
 
     def place_call(self, to: str, *, answer_url: str, status_url: str) -> str:

@@ -111,7 +111,7 @@ class TwilioProvider:
         self._sender = {"messaging_service_sid": messaging_service} if messaging_service else {"from_": caller}
         self._validity = max(1, min(ttl, 36000))
 
-    def send_sms(self, to: str, body: str, *, status_url: str) -> str:
+    def send_sms(self, to: str, body: str, *, status_url: str | None) -> str:
         message = call_api(
             self.name,
             lambda: self._client.messages.create(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from telephony.lifecycle import CheckOutcome
 from telephony.limits import Admission, CheckPolicy, SendPlan
@@ -13,6 +13,7 @@ __all__ = ["OUTBOX_LIMIT", "CheckOutcome", "Store"]
 
 
 OUTBOX_LIMIT = 100  # development outbox entries kept
+OutboxEntry = dict[str, Any]  # a development send as `/dev/outbox` lists it
 
 
 class Store(Protocol):
@@ -106,10 +107,10 @@ class Store(Protocol):
     def claim_due(self, now: float, limit: int) -> list[str]:
         """Remove and return the ids whose timers are due: two workers never get the same one."""
 
-    def outbox_push(self, entry: dict) -> None:
+    def outbox_push(self, entry: OutboxEntry) -> None:
         """Keep a development outbox entry (console provider), newest first, bounded."""
 
-    def outbox_list(self) -> list[dict]:
+    def outbox_list(self) -> list[OutboxEntry]:
         """The development outbox, newest first."""
 
     def ping(self) -> bool:

@@ -17,7 +17,7 @@ from telephony.lifecycle import CheckOutcome, apply_check
 from telephony.limits import Admission, CheckPolicy, Pumping, Rule, SendPlan, buckets
 from telephony.models import Verification
 from telephony.store import keys
-from telephony.store.base import OUTBOX_LIMIT
+from telephony.store.base import OUTBOX_LIMIT, OutboxEntry
 from telephony.store.keys import KeyNames
 from telephony.store.record import from_record, to_record
 
@@ -29,7 +29,7 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._records: dict[str, dict[str, str]] = {}
         self._latest: dict[str, tuple[str, float]] = {}
-        self._outbox: deque[dict] = deque(maxlen=OUTBOX_LIMIT)
+        self._outbox: deque[OutboxEntry] = deque(maxlen=OUTBOX_LIMIT)
         self._seen: dict[str, float] = {}
         self._opted_out: set[str] = set()
         self._timers: list[tuple[float, str]] = []  # a heap; entries a later schedule replaced are stale
@@ -230,7 +230,7 @@ class MemoryStore:
 
     def claim_due(self, now: float, limit: int) -> list[str]:
         with self._lock:
-            due = []
+            due: list[str] = []
             while self._timers and self._timers[0][0] <= now and len(due) < limit:
                 at, verification_id = heapq.heappop(self._timers)
                 if self._due.get(verification_id) == at:  # else a later schedule replaced it
@@ -238,11 +238,11 @@ class MemoryStore:
                     due.append(verification_id)
             return due
 
-    def outbox_push(self, entry: dict) -> None:
+    def outbox_push(self, entry: OutboxEntry) -> None:
         with self._lock:
             self._outbox.appendleft(dict(entry))
 
-    def outbox_list(self) -> list[dict]:
+    def outbox_list(self) -> list[OutboxEntry]:
         with self._lock:
             return [dict(e) for e in self._outbox]
 

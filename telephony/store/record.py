@@ -36,7 +36,7 @@ def to_record(v: Verification) -> dict[str, str]:
 
 
 def from_record(record: dict[str, str], verification_id: str) -> Verification:
-    attempts = []
+    attempts: list[Attempt] = []
     while (row := record.get(f"a{len(attempts)}")) is not None:
         i = len(attempts)
         send_no, channel, provider, status, at = row.split("|")

@@ -27,16 +27,16 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 
 from telephony.errors import StoreUnavailable
 from telephony.lifecycle import CheckOutcome
-from telephony.limits import Admission, CheckPolicy, SendPlan
+from telephony.limits import Admission, CheckPolicy, Rule, SendPlan
 from telephony.models import Verification, tag_of
 from telephony.store import keys
-from telephony.store.base import OUTBOX_LIMIT
+from telephony.store.base import OUTBOX_LIMIT, OutboxEntry
 from telephony.store.keys import KeyNames
 from telephony.store.record import from_record, to_record
 
@@ -96,7 +96,7 @@ class RedisStore:
         )
         return cls(client, names)
 
-    def _run(self, name: str, script_keys: list[str], args: list | None = None) -> Any:
+    def _run(self, name: str, script_keys: list[str], args: list[Any] | None = None) -> Any:
         """One Lua script (redis-py sends EVALSHA, and reloads the script after a Redis restart)."""
         return self._scripts[name](keys=script_keys, args=args or [])
 
@@ -122,7 +122,7 @@ class RedisStore:
     @_fail_closed
     def get(self, verification_id: str) -> Verification | None:
         record = self._redis.hgetall(keys.verification(verification_id))
-        return from_record(record, verification_id) if record else None
+        return from_record(cast(dict[str, str], record), verification_id) if record else None
 
     @_fail_closed
     def play(self, verification_id: str) -> tuple[Verification | None, int]:
@@ -162,7 +162,7 @@ class RedisStore:
         """The client and country scopes first (each checks and counts in its own slot), then the
         number's script, which checks, counts and writes the verification, or writes nothing. A
         scope that counted gives its count back when anything after it refuses."""
-        scopes: dict[str, list] = {}
+        scopes: dict[str, list[Rule]] = {}
         for counter in plan.others:
             scopes.setdefault(counter.scope, []).append(counter.rule)
         counted: list[str] = []
@@ -240,7 +240,7 @@ class RedisStore:
         if by_slot:
             self._pipelined([("uncount", slot_keys, []) for slot_keys in by_slot.values()])
 
-    def _pipelined(self, calls: list[tuple[str, list[str], list]]) -> list:
+    def _pipelined(self, calls: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
         """Several scripts in one round trip. redis-py's own pipelined scripts ask SCRIPT EXISTS
         first (a second round trip every time); EVALSHA alone, reloading after a Redis restart.
         A reload retries only the calls that did not run (NOSCRIPT), so no counting script runs twice."""
@@ -275,7 +275,7 @@ class RedisStore:
         found = self._redis.get(self.names.latest(e164))
         if found is None and self.names.rotating:  # started before a SECRET_KEY rotation
             found = next((v for v in self._older(self.names.latest, e164) if v), None)
-        return found
+        return cast(str | None, found)
 
     def _older(self, name: Callable[[str, int], str], e164: str) -> list[Any]:
         """The values of a number's key under each older secret (during a rotation)."""
@@ -331,11 +331,11 @@ class RedisStore:
     def _rekey(self, key: str) -> int:
         with self._redis.pipeline(transaction=True) as pipe:
             try:
-                pipe.watch(key)
+                pipe.watch(key)  # type: ignore[no-untyped-call]
                 if ":optout:" in key:
                     e164: str | None = key.split(":optout:", 1)[1]
                 else:
-                    e164 = self.names.unseal(pipe.get(key) or "")
+                    e164 = self.names.unseal(cast(str, pipe.get(key) or ""))
                 if not e164 or not e164.startswith("+") or self.names.opt_out(e164) == key:
                     return 0
                 pipe.multi()
@@ -355,7 +355,7 @@ class RedisStore:
         return list(self._run("claim", [keys.TIMERS], [now, limit]))
 
     @_fail_closed
-    def outbox_push(self, entry: dict) -> None:
+    def outbox_push(self, entry: OutboxEntry) -> None:
         pipe = self._redis.pipeline(transaction=True)  # newest first, capped, kept for a day
         pipe.lpush(keys.OUTBOX, json.dumps(entry))
         pipe.ltrim(keys.OUTBOX, 0, OUTBOX_LIMIT - 1)
@@ -363,7 +363,7 @@ class RedisStore:
         pipe.execute()
 
     @_fail_closed
-    def outbox_list(self) -> list[dict]:
+    def outbox_list(self) -> list[OutboxEntry]:
         return [json.loads(item) for item in self._redis.lrange(keys.OUTBOX, 0, OUTBOX_LIMIT - 1)]
 
     def ping(self) -> bool:
