@@ -53,7 +53,6 @@ class StatusReport:
     provider_id: str
     status: str | None
     raw: str
-    event_id: str = ""  # what makes this callback unique, for de-duplication
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ class FlowrouteProvider:
         raw, level = str(attributes.get("status") or ""), attributes.get("level")
         if not raw:
             raise ValueError("missing field data.attributes.status")
-        return StatusReport(message_id, message_status_of(raw, level), raw, f"{message_id}:{level}:{raw}")
+        return StatusReport(message_id, message_status_of(raw, level), raw)
 
     def call_status(self, request: WebhookRequest) -> StatusReport:
         raise ValueError("Flowroute places no calls")

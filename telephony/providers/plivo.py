@@ -147,8 +147,7 @@ class PlivoProvider:
 
     def message_status(self, request: WebhookRequest) -> StatusReport:
         message_id, raw = required(request.form, "MessageUUID", "Status")
-        sequence = request.form.first("Sequence")
-        return StatusReport(message_id, MESSAGE_STATUSES.get(raw), raw, f"{message_id}:{raw}:{sequence}")
+        return StatusReport(message_id, MESSAGE_STATUSES.get(raw), raw)
 
     def call_status(self, request: WebhookRequest) -> StatusReport:
         form = request.form
@@ -157,7 +156,7 @@ class PlivoProvider:
             raise ValueError("missing field CallStatus")
         # We stored the request_uuid the create call returned; callbacks name it RequestUUID/ALegRequestUUID.
         call_id = form.first("RequestUUID") or form.first("ALegRequestUUID") or call_uuid
-        return StatusReport(call_id, CALL_STATUSES.get(raw), raw, f"{call_uuid}:{raw}")
+        return StatusReport(call_id, CALL_STATUSES.get(raw), raw)
 
     def inbound_sms(self, request: WebhookRequest) -> InboundSms:
         message_id, sender, recipient = required(request.form, "MessageUUID", "From", "To")

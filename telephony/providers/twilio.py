@@ -158,12 +158,12 @@ def message_status(form: FormData, statuses: Mapping[str, str]) -> StatusReport:
     raw = form.first("MessageStatus") or form.first("SmsStatus")
     if not raw:
         raise ValueError("missing field MessageStatus")
-    return StatusReport(message_id, statuses.get(raw), raw, f"{message_id}:{raw}")
+    return StatusReport(message_id, statuses.get(raw), raw)
 
 
 def call_status(form: FormData, statuses: Mapping[str, str]) -> StatusReport:
     call_id, raw = required(form, "CallSid", "CallStatus")
-    return StatusReport(call_id, statuses.get(raw), raw, f"{call_id}:{raw}")
+    return StatusReport(call_id, statuses.get(raw), raw)
 
 
 def inbound_sms(form: FormData) -> InboundSms:

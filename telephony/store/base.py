@@ -88,9 +88,6 @@ class Store(Protocol):
     def forget(self, scope: str, event_id: str) -> None:
         """Unmark an event (its handling failed: the carrier's retry must be handled)."""
 
-    def opted_out(self, e164: str) -> bool:
-        """True when the number replied STOP (and not START since)."""
-
     def set_opted_out(self, e164: str, opted_out: bool) -> None:
         """Record a STOP (True) or a START (False); kept until changed."""
 

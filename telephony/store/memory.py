@@ -212,10 +212,6 @@ class MemoryStore:
         with self._lock:
             self._seen.pop(self.names.event(scope, event_id), None)
 
-    def opted_out(self, e164: str) -> bool:
-        with self._lock:
-            return e164 in self._opted_out
-
     def set_opted_out(self, e164: str, opted_out: bool) -> None:
         with self._lock:
             (self._opted_out.add if opted_out else self._opted_out.discard)(e164)

@@ -300,12 +300,6 @@ class RedisStore:
         self._redis.delete(self.names.event(scope, event_id))
 
     @_fail_closed
-    def opted_out(self, e164: str) -> bool:
-        if self._redis.exists(self.names.opt_out(e164)):
-            return True
-        return self.names.rotating and self._opted_out_before(e164)
-
-    @_fail_closed
     def set_opted_out(self, e164: str, opted_out: bool) -> None:
         pipe = self._redis.pipeline(transaction=True)
         if opted_out:
