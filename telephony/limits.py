@@ -65,6 +65,11 @@ class Pumping:
     window: int
     cooloff: int
 
+    def tripped(self, sends: float, approved: float) -> bool:
+        """Enough sends in the window, too few of them approved: the prefix looks pumped.
+        (The Redis twin is in store/lua/admit_number.lua.)"""
+        return sends >= self.min_sends and approved < sends * self.min_ratio
+
 
 @dataclass(frozen=True)
 class SendPlan:

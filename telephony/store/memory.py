@@ -122,7 +122,7 @@ class MemoryStore:
         key = self._pump_key(number)
         sends = self._value(f"{key}:s{bucket}")[0] + weight * self._value(f"{key}:s{bucket - 1}")[0]
         approved = self._value(f"{key}:a{bucket}")[0] + weight * self._value(f"{key}:a{bucket - 1}")[0]
-        return sends >= pump.min_sends and approved < sends * pump.min_ratio
+        return pump.tripped(sends, approved)
 
     def _pump_key(self, number: str) -> str:
         return f"{keys.pump(self.names.tag(number))}:{self.names.prefix(number)}"

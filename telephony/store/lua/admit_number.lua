@@ -3,6 +3,7 @@
 -- Guarantees: a refusal (opted out, blocked prefix, a number or prefix limit, SMS pumping, a stale
 -- version) writes nothing at all; an admitted send is counted exactly once, with the record that
 -- carries it; windows, expiry and pumping buckets follow this server's clock.
+-- Twin: telephony/store/memory.py `admit` (the pumping rule itself: limits.Pumping.tripped).
 -- KEYS: [1] opt-out, [2] the prefix's pumping block, [3 .. 2+L] one counter per limit, then the
 -- tag's SMS-pumping statistics (when on: a hash, "<prefix name>:s<bucket>" -> sends, ":a" approvals),
 -- then the verification and (a start) the number's newest.
