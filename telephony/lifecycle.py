@@ -133,7 +133,6 @@ class Step:
     changed: bool = True  # False: the event changes nothing (a duplicate, a refusal by the rules)
 
 
-
 # --- rules -----------------------------------------------------------------------------------
 
 # Each rule takes the event type it is listed under in TRANSITIONS (the table is what pairs them).

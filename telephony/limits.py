@@ -7,6 +7,7 @@ to count. Windows are fixed: a counter starts at the first hit and resets `windo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import phonenumbers
 
@@ -101,21 +102,44 @@ def buckets(now: float, window: int) -> tuple[int, float]:
     return int(now // window), 1 - (now % window) / window
 
 
+class Outcome(StrEnum):
+    """A store's answer to a `SendPlan`. Any refusal leaves the store exactly as it was."""
+
+    OK = "ok"  # counted, and the verification written
+    OPTED_OUT = "opted_out"
+    LIMITED = "limited"
+    PUMPING = "pumping"
+    CONFLICT = "conflict"  # a save: the verification changed since it was read
+    MISSING = "missing"  # a save: the verification expired
+
+
+@dataclass(frozen=True)
+class Create:
+    """Write a new verification with the send (a start)."""
+
+    verification: Verification
+
+
+@dataclass(frozen=True)
+class Save:
+    """Compare-and-set a verification stepped from `previous` with the send (a resend)."""
+
+    verification: Verification
+    previous: Verification
+
+
+Write = Create | Save
+
+
 @dataclass(frozen=True)
 class Admission:
-    """A store's answer to a `SendPlan`: `ok` (counted, and the verification written), else why not.
-
-    Outcomes: ok, opted_out, limited, pumping; for a save, also conflict (the verification changed
-    since it was read) and missing (it expired). Any refusal leaves the store exactly as it was.
-    """
-
-    outcome: str
+    outcome: Outcome
     retry_after: int = 0
-    verification: Verification | None = None  # as stored, on `ok` with a create or a save
+    verification: Verification | None = None  # as stored, on OK with a write
 
     @property
     def ok(self) -> bool:
-        return self.outcome == "ok"
+        return self.outcome == Outcome.OK
 
 
 def parse_rules(name: str, text: str, default: str = "") -> tuple[Rule, ...]:

@@ -46,7 +46,18 @@ from telephony.lifecycle import (
     first_send,
     step,
 )
-from telephony.limits import Admission, CheckPolicy, Counter, Origin, SendPlan, check_destination
+from telephony.limits import (
+    Admission,
+    CheckPolicy,
+    Counter,
+    Create,
+    Origin,
+    Outcome,
+    Save,
+    SendPlan,
+    Write,
+    check_destination,
+)
 from telephony.models import ID_PATTERN, Channel, Mode, SendStatus, Status, Verification
 from telephony.phone import InvalidPhoneNumber, mask, parse_e164, region_of
 from telephony.providers import Provider, StatusReport
@@ -133,10 +144,10 @@ class VerificationService:
             expires_at=now + self.settings.otp_ttl, mac=mac, sealed=sealed,
         )  # fmt: skip
         first = first_send(v, self._context(), landline=landline)
-        admission = self._admit(first.verification, origin, create=True)
-        if admission.outcome == "opted_out" and mode == Mode.AUTO:  # rare: learn it, then call instead
+        admission = self._admit(first.verification, origin, Create(first.verification))
+        if admission.outcome == Outcome.OPTED_OUT and mode == Mode.AUTO:  # rare: learn it, then call instead
             first = first_send(v, self._context(opted_out=True), landline=landline)
-            admission = self._admit(first.verification, origin, create=True)
+            admission = self._admit(first.verification, origin, Create(first.verification))
         self._refuse_unless_admitted(admission, number)
         assert admission.verification is not None
         created = Step(admission.verification, first.actions)
@@ -170,11 +181,11 @@ class VerificationService:
         for _ in range(SAVE_RETRIES):
             wanted = channel or v.channel
             result = step(v, Resend(wanted), self._context())  # raises on a cooldown or a closed verification
-            admission = self._admit(result.verification, origin, save=result.verification, previous=v)
-            if admission.outcome == "conflict":
+            admission = self._admit(result.verification, origin, Save(result.verification, v))
+            if admission.outcome == Outcome.CONFLICT:
                 v = self.get(v.id)
                 continue
-            if admission.outcome == "missing":
+            if admission.outcome == Outcome.MISSING:
                 raise NotFound("No such verification, or it has expired.")
             self._refuse_unless_admitted(admission, v.to)
             assert admission.verification is not None
@@ -333,17 +344,9 @@ class VerificationService:
             sms_opted_out=opted_out,
         )
 
-    def _admit(
-        self,
-        v: Verification,
-        origin: Origin | None,
-        *,
-        create: bool = False,
-        save: Verification | None = None,
-        previous: Verification | None = None,
-    ) -> Admission:
-        """Count the send of `v`'s newest attempt against every limit, and write `v` with it
-        (created, or saved over `previous`), or refuse and change nothing."""
+    def _admit(self, v: Verification, origin: Origin | None, write: Write) -> Admission:
+        """Count the send of `v`'s newest attempt against every limit and make `write` with it,
+        or refuse and change nothing."""
         s, names = self.settings, self.store.names
         number = v.to
         others = [Counter(names.client("country", region_of(number) or "ZZ"), rule) for rule in s.limit_country]
@@ -353,13 +356,13 @@ class VerificationService:
             others += [Counter(names.client("key", origin.api_key), rule) for rule in s.limit_api_key]
         sms = v.attempts[-1].channel == Channel.SMS
         plan = SendPlan(number, s.limit_number, s.limit_prefix, tuple(others), s.pumping, check_opt_out=sms)
-        return self.store.admit(plan, create=v if create else None, save=save, previous=previous)
+        return self.store.admit(plan, write)
 
     def _refuse_unless_admitted(self, admission: Admission, number: str) -> None:
-        if admission.outcome == "opted_out":
+        if admission.outcome == Outcome.OPTED_OUT:
             raise OptedOut("This number replied STOP; it gets no SMS until it replies START.")
         if not admission.ok:
-            level = logging.WARNING if admission.outcome == "pumping" else logging.INFO
+            level = logging.WARNING if admission.outcome == Outcome.PUMPING else logging.INFO
             event("send.refused", None, level=level, reason=admission.outcome, to=mask(number),
                   retry_after=admission.retry_after)  # fmt: skip
             raise RateLimited("Too many codes sent; try again later.", retry_after=admission.retry_after)

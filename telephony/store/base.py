@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from telephony.lifecycle import CheckOutcome
-from telephony.limits import Admission, CheckPolicy, SendPlan
+from telephony.limits import Admission, CheckPolicy, SendPlan, Write
 from telephony.models import Verification
 from telephony.store.keys import KeyNames
 
@@ -57,17 +57,10 @@ class Store(Protocol):
         whatever the verification) and an approval counts for the prefix's pumping statistics.
         """
 
-    def admit(
-        self,
-        plan: SendPlan,
-        *,
-        create: Verification | None = None,
-        save: Verification | None = None,
-        previous: Verification | None = None,
-    ) -> Admission:
-        """Check every limit of a send and, only if all pass, count it and write its verification:
-        `create` a new one (as `create()` does), or compare-and-set `save` (stepped from
-        `previous`; outcome `conflict` when another change came first, `missing` once expired).
+    def admit(self, plan: SendPlan, write: Write | None = None) -> Admission:
+        """Check every limit of a send and, only if all pass, count it and make its `write`: a
+        `Create` (as `create()` does) or a compare-and-set `Save` (outcome CONFLICT when another
+        change came first, MISSING once expired).
 
         A refusal of any kind leaves every counter, pointer and record exactly as it was.
         """

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from telephony.codes import CodeVault
 from telephony.lifecycle import CheckOutcome, apply_check
-from telephony.limits import Admission, CheckPolicy, Pumping, Rule, SendPlan, buckets
+from telephony.limits import Admission, CheckPolicy, Create, Outcome, Pumping, Rule, Save, SendPlan, Write, buckets
 from telephony.models import Verification
 from telephony.store import keys
 from telephony.store.base import OUTBOX_LIMIT, OutboxEntry
@@ -68,16 +68,9 @@ class MemoryStore:
         self._counters[key] = (value + by, self._clock() + (left if value else window))
         return value + by
 
-    def admit(
-        self,
-        plan: SendPlan,
-        *,
-        create: Verification | None = None,
-        save: Verification | None = None,
-        previous: Verification | None = None,
-    ) -> Admission:
+    def admit(self, plan: SendPlan, write: Write | None = None) -> Admission:
         with self._lock:
-            refused = self._refusal(plan, save)
+            refused = self._refusal(plan, write)
             if refused is not None:
                 return refused
             pump_key = self._pump_key(plan.number)
@@ -89,32 +82,32 @@ class MemoryStore:
                 self._incr(f"{pump_key}:s{bucket}", 2 * pump.window)
                 if self._pumping(plan.number, pump):  # this send tips the prefix over
                     self._counters[self.names.pump_block(plan.number)] = (1, self._clock() + pump.cooloff)
-            if create is not None:
-                return Admission("ok", verification=self._create(create))
-            if save is not None:
-                return Admission("ok", verification=self._save(save))
-            return Admission("ok")
+            if isinstance(write, Create):
+                return Admission(Outcome.OK, verification=self._create(write.verification))
+            if isinstance(write, Save):
+                return Admission(Outcome.OK, verification=self._save(write.verification))
+            return Admission(Outcome.OK)
 
-    def _refusal(self, plan: SendPlan, save: Verification | None) -> Admission | None:
+    def _refusal(self, plan: SendPlan, write: Write | None) -> Admission | None:
         """Why `plan` cannot go ahead, or None; looks without touching anything."""
         number = plan.number
-        if save is not None:
-            record = self._live(save.id)
+        if isinstance(write, Save):
+            record = self._live(write.verification.id)
             if record is None:
-                return Admission("missing")
-            if int(record["v"]) != save.version:
-                return Admission("conflict")
+                return Admission(Outcome.MISSING)
+            if int(record["v"]) != write.verification.version:
+                return Admission(Outcome.CONFLICT)
         if plan.check_opt_out and number in self._opted_out:
-            return Admission("opted_out")
+            return Admission(Outcome.OPTED_OUT)
         blocked, left = self._value(self.names.pump_block(number))
         if blocked:
-            return Admission("pumping", _seconds(left))
+            return Admission(Outcome.PUMPING, _seconds(left))
         for key, rule in self._counters_of(plan):
             value, left = self._value(key)
             if value >= rule.limit:
-                return Admission("limited", _seconds(left))
+                return Admission(Outcome.LIMITED, _seconds(left))
         if plan.pumping and self._pumping(number, plan.pumping):
-            return Admission("pumping", plan.pumping.cooloff)
+            return Admission(Outcome.PUMPING, plan.pumping.cooloff)
         return None
 
     def _pumping(self, number: str, pump: Pumping) -> bool:

@@ -33,7 +33,7 @@ import redis
 
 from telephony.errors import StoreUnavailable
 from telephony.lifecycle import CheckOutcome
-from telephony.limits import Admission, CheckPolicy, Rule, SendPlan
+from telephony.limits import Admission, CheckPolicy, Create, Outcome, Rule, Save, SendPlan, Write
 from telephony.models import Verification, tag_of
 from telephony.store import keys
 from telephony.store.base import OUTBOX_LIMIT, OutboxEntry
@@ -115,7 +115,7 @@ class RedisStore:
 
     @_fail_closed
     def create(self, v: Verification) -> Verification:
-        admission = self._admit_number(SendPlan(v.to, (), (), (), None, False), create=v)
+        admission = self._admit_number(SendPlan(v.to, (), (), (), None, False), Create(v))
         assert admission.verification is not None
         return admission.verification
 
@@ -151,14 +151,7 @@ class RedisStore:
         return CheckOutcome(result[0]), from_record(_pairs(result[1]), verification_id) if len(result) > 1 else None
 
     @_fail_closed
-    def admit(
-        self,
-        plan: SendPlan,
-        *,
-        create: Verification | None = None,
-        save: Verification | None = None,
-        previous: Verification | None = None,
-    ) -> Admission:
+    def admit(self, plan: SendPlan, write: Write | None = None) -> Admission:
         """The client and country scopes first (each checks and counts in its own slot), then the
         number's script, which checks, counts and writes the verification, or writes nothing. A
         scope that counted gives its count back when anything after it refuses."""
@@ -178,9 +171,9 @@ class RedisStore:
             refused = [r for r in results if r[0] != "ok"]
             if refused:
                 self._uncount(counted)
-                return Admission("limited", _seconds(max(ms for _, ms in refused)))
+                return Admission(Outcome.LIMITED, _seconds(max(ms for _, ms in refused)))
         try:
-            admission = self._admit_number(plan, create=create, save=save, previous=previous)
+            admission = self._admit_number(plan, write)
         except redis.RedisError:
             with contextlib.suppress(redis.RedisError):  # best effort: the number's script may have run
                 self._uncount(counted)
@@ -189,14 +182,7 @@ class RedisStore:
             self._uncount(counted)
         return admission
 
-    def _admit_number(
-        self,
-        plan: SendPlan,
-        *,
-        create: Verification | None = None,
-        save: Verification | None = None,
-        previous: Verification | None = None,
-    ) -> Admission:
+    def _admit_number(self, plan: SendPlan, write: Write | None) -> Admission:
         names, number = self.names, plan.number
         legacy_opt_out = plan.check_opt_out and names.rotating and self._opted_out_before(number)
         cfg: dict[str, Any] = {
@@ -212,25 +198,29 @@ class RedisStore:
             cfg["pump"] = {"prefix": names.prefix(number), "min_sends": pump.min_sends, "min_ratio": pump.min_ratio,
                            "window": pump.window * 1000, "cooloff": pump.cooloff * 1000}  # fmt: skip
         fields: list[str] = []
-        if create is not None:
+        if isinstance(write, Create):
+            create = write.verification
             number_keys += [keys.verification(create.id), names.latest(create.to)]
             ttl = round((create.expires_at - create.created_at) * 1000)
             cfg.update(mode="create", ttl=ttl, id=create.id)
             record = {**to_record(create), "n": names.number(create.to), "q": names.prefix(create.to)}
             fields = [item for name, value in record.items() if name not in ("c", "e") for item in (name, value)]
-        elif save is not None:
-            number_keys.append(keys.verification(save.id))
-            cfg.update(mode="save", version=str(save.version))
-            save = save.with_changes(version=save.version + 1)
-            fields = _changed(save, previous)
+        elif isinstance(write, Save):
+            number_keys.append(keys.verification(write.verification.id))
+            cfg.update(mode="save", version=str(write.verification.version))
+            fields = _changed(write.verification.with_changes(version=write.verification.version + 1), write.previous)
         outcome, ms, *times = self._run("admit_number", number_keys, [json.dumps(cfg), *fields])
-        if outcome != "ok":
-            return Admission(outcome, _seconds(int(ms)) if ms else 0)
-        if create is not None:
+        if outcome != Outcome.OK:
+            return Admission(Outcome(outcome), _seconds(int(ms)) if ms else 0)
+        if isinstance(write, Create):
             created_ms, expires_ms = (int(t) for t in times)
-            stored = create.with_changes(created_at=created_ms / 1000, expires_at=expires_ms / 1000)
-            return Admission("ok", verification=stored)
-        return Admission("ok", verification=save)
+            stored = write.verification.with_changes(created_at=created_ms / 1000, expires_at=expires_ms / 1000)
+            return Admission(Outcome.OK, verification=stored)
+        if isinstance(write, Save):
+            return Admission(
+                Outcome.OK, verification=write.verification.with_changes(version=write.verification.version + 1)
+            )
+        return Admission(Outcome.OK)
 
     def _uncount(self, counters: list[str]) -> None:
         """Give back one count on each (each scope's keys share a slot: one script per scope)."""
