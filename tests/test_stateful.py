@@ -111,8 +111,12 @@ def _spoken_digits(twiml: ET.Element) -> list[str]:
     return [say.text for say in twiml.iter("Say") if say.text and say.text.isdigit()]
 
 
-class VerificationMachine(RuleBasedStateMachine):
-    verifications = Bundle("verifications")
+VERIFICATIONS = Bundle("verifications")
+
+
+class Model(RuleBasedStateMachine):
+    """The test's bookkeeping: each verification as last read and what the test saw happen to it,
+    every request the app made to Twilio, and the plumbing the rules reach the app through."""
 
     def __init__(self, redis_url: str | None = None) -> None:
         super().__init__()
@@ -269,10 +273,24 @@ class VerificationMachine(RuleBasedStateMachine):
         choices = [st.sampled_from(group) for group in (newest, live) if group]
         return data.draw(st.one_of(*choices, st.sampled_from(sends)), label=f"{channel} send")
 
-    # --- rules: the API --------------------------------------------------------------------------
+    def _read_all(self) -> dict[str, dict]:
+        fresh = {}
+        for vid in self.order:
+            response = self.client.get(f"/v1/verifications/{vid}")
+            assert response.status_code != 500
+            if self.expired(vid):
+                assert response.status_code == 404, "an expired verification is still served"
+                continue
+            assert response.status_code == 200, response.get_json()
+            fresh[vid] = response.get_json()
+        return fresh
+
+
+class ApiRules(Model):
+    """What a backend may ask of /v1, each answer checked against the model."""
 
     @initialize(
-        target=verifications,
+        target=VERIFICATIONS,
         max_sends=st.sampled_from([2, 3, 4, 5]),
         starts=st.lists(st.tuples(st.sampled_from(NUMBERS), st.sampled_from(MODES)), min_size=1, max_size=2),
     )
@@ -289,7 +307,7 @@ class VerificationMachine(RuleBasedStateMachine):
         return multiple(*(self.start(to, channel) for to, channel in starts))
 
     @precondition(lambda self: len(self.order) < MAX_VERIFICATIONS)
-    @rule(target=verifications, to=st.sampled_from(NUMBERS), channel=st.sampled_from(MODES))
+    @rule(target=VERIFICATIONS, to=st.sampled_from(NUMBERS), channel=st.sampled_from(MODES))
     def start(self, to: str, channel: str) -> str:
         before = len(self.sent)
         pending = self.latest.get(to)
@@ -314,7 +332,7 @@ class VerificationMachine(RuleBasedStateMachine):
         assert v["status"] == "pending" and v["sends_left"] == self.max_sends - 1 and len(v["sends"]) == 1
         return vid
 
-    @rule(vid=verifications)
+    @rule(vid=VERIFICATIONS)
     def check_right_code(self, vid: str) -> None:
         code = self.code_for(vid)
         if code is None and self.pending(vid):
@@ -332,7 +350,7 @@ class VerificationMachine(RuleBasedStateMachine):
         else:
             assert response.status_code == 409 and response.get_json()["error"]["code"] == "not_pending"
 
-    @rule(vid=verifications)
+    @rule(vid=VERIFICATIONS)
     def check_wrong_code(self, vid: str) -> None:
         code = self.code_for(vid) or "123456"
         wrong = f"{(int(code) + 1) % 10**6:06d}"
@@ -374,7 +392,7 @@ class VerificationMachine(RuleBasedStateMachine):
             assert response.status_code == 404  # no pending verification for the number
 
     @rule(
-        vid=verifications,
+        vid=VERIFICATIONS,
         channel=st.sampled_from([None, "sms", "call"]),
         after=st.sampled_from([0, 1, 2, 4]),
         data=st.data(),
@@ -410,7 +428,7 @@ class VerificationMachine(RuleBasedStateMachine):
         assert (made.vid, made.index, made.channel) == (vid, len(was["sends"]), wanted)
         assert response.get_json()["sends_left"] == was["sends_left"] - 1
 
-    @rule(vid=verifications)
+    @rule(vid=VERIFICATIONS)
     def cancel(self, vid: str) -> None:
         was = self.state[vid]["status"]
         response = self.call("cancel", "POST", f"/v1/verifications/{vid}/cancel")
@@ -421,7 +439,9 @@ class VerificationMachine(RuleBasedStateMachine):
         else:
             assert response.status_code == 409 and response.get_json()["error"]["code"] == "not_pending"
 
-    # --- rules: the carrier ------------------------------------------------------------------------
+
+class CarrierRules(Model):
+    """What Twilio may post to our webhooks: receipts (repeated, misrouted) and answered calls."""
 
     def _callback(self, send: Sent, params: dict[str, str], duplicate: bool) -> None:
         response = self.signed("webhook", send.status_url, params)
@@ -487,7 +507,9 @@ class VerificationMachine(RuleBasedStateMachine):
     def answer_call(self, data: st.DataObject) -> None:
         self.answer(self.pick(data, "call"))
 
-    # --- rules: time -------------------------------------------------------------------------------
+
+class TimeRules(Model):
+    """The clock moves; the fallback timers fire."""
 
     @rule(seconds=st.sampled_from([1, 1, 2, 3, 5, 8, 13, 60]))
     def advance_clock(self, seconds: int) -> None:
@@ -506,19 +528,9 @@ class VerificationMachine(RuleBasedStateMachine):
                 called = any(s["channel"] == "call" for s in v["sends"])  # the fallback never adds a second call
                 assert delivered or called, f"no fallback call for {vid}: {v}"
 
-    def _read_all(self) -> dict[str, dict]:
-        fresh = {}
-        for vid in self.order:
-            response = self.client.get(f"/v1/verifications/{vid}")
-            assert response.status_code != 500
-            if self.expired(vid):
-                assert response.status_code == 404, "an expired verification is still served"
-                continue
-            assert response.status_code == 200, response.get_json()
-            fresh[vid] = response.get_json()
-        return fresh
 
-    # --- invariants ----------------------------------------------------------------------------------
+class Invariants(Model):
+    """What holds after every step, whatever the rules did."""
 
     @invariant()
     def contract_holds(self) -> None:
@@ -565,6 +577,10 @@ class VerificationMachine(RuleBasedStateMachine):
             if v["status"] == "pending":
                 assert not all_failed, f"should be failed: {v}"
             self.state[vid] = v
+
+
+class VerificationMachine(ApiRules, CarrierRules, TimeRules, Invariants):
+    """The whole machine: the rules of every concern over one model."""
 
 
 SETTINGS = settings(
