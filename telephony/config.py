@@ -20,6 +20,7 @@ from telephony.limits import DESTINATION_KINDS, Pumping, Rule, parse_rules
 from telephony.phone import InvalidPhoneNumber, is_region, parse_e164
 from telephony.providers import SPECS
 from telephony.providers.base import Setting as ProviderSetting
+from telephony.store.connect import check_url
 
 ENVIRONMENTS = ("development", "test", "production")
 # Every table below is read off the providers' own specs (telephony/providers/<name>.py).
@@ -108,8 +109,8 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
     sms = take(lambda: _provider_list(raw, "SMS_PROVIDER", default_provider, PROVIDERS), ())
     voice = take(lambda: _provider_list(raw, "VOICE_PROVIDER", default_provider, VOICE_CAPABLE), ())
     redis_url = raw.get("REDIS_URL", "").strip()
-    if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
-        problems.add(ConfigError("REDIS_URL", "must start with redis://, rediss:// or unix://"))
+    if redis_url and (why := check_url(redis_url)):
+        problems.add(ConfigError("REDIS_URL", why))
     secret = raw.get("SECRET_KEY", "")
     api_keys = _csv(raw.get("API_KEYS", ""))
     if production:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import redis
+from redis.cluster import RedisCluster
 
 from telephony.errors import StoreUnavailable
 from telephony.lifecycle import CheckOutcome
@@ -37,6 +38,7 @@ from telephony.limits import Admission, CheckPolicy, Create, Outcome, Rule, Save
 from telephony.models import Verification, tag_of
 from telephony.store import keys
 from telephony.store.base import OUTBOX_LIMIT, OutboxEntry
+from telephony.store.connect import connect
 from telephony.store.keys import KeyNames
 from telephony.store.record import from_record, to_record
 
@@ -79,7 +81,7 @@ def _pairs(flat: list[str]) -> dict[str, str]:
 
 
 class RedisStore:
-    def __init__(self, client: redis.Redis, names: KeyNames | None = None) -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, names: KeyNames | None = None) -> None:
         self._redis = client
         self.names = names or KeyNames()
         self._scripts = {path.stem: client.register_script(path.read_text()) for path in LUA.glob("*.lua")}
@@ -87,14 +89,8 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, names: KeyNames | None = None) -> RedisStore:
-        client = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=2.0,
-            socket_connect_timeout=2.0,
-            health_check_interval=30,
-        )
-        return cls(client, names)
+        """One server, a Cluster or a Sentinel-watched master (store/connect.py)."""
+        return cls(connect(url), names)
 
     def _run(self, name: str, script_keys: list[str], args: list[Any] | None = None) -> Any:
         """One Lua script (redis-py sends EVALSHA, and reloads the script after a Redis restart)."""
@@ -243,7 +239,8 @@ class RedisStore:
             pipe = self._redis.pipeline(transaction=False)
             for i in todo:
                 name, script_keys, args = calls[i]
-                pipe.evalsha(self._scripts[name].sha, len(script_keys), *script_keys, *args)
+                # As a plain command: a cluster pipeline refuses `evalsha` but routes this by its keys.
+                pipe.execute_command("EVALSHA", self._scripts[name].sha, len(script_keys), *script_keys, *args)
             answers = pipe.execute(raise_on_error=False)
             missing = []
             for i, answer in zip(todo, answers, strict=True):
@@ -291,7 +288,7 @@ class RedisStore:
 
     @_fail_closed
     def set_opted_out(self, e164: str, opted_out: bool) -> None:
-        pipe = self._redis.pipeline(transaction=True)
+        pipe = self._redis.pipeline(transaction=False)  # names under other keys are in other slots
         if opted_out:
             pipe.set(self.names.opt_out(e164), self.names.seal(e164))  # the number, for a rekey
         else:
@@ -313,22 +310,22 @@ class RedisStore:
         return moved
 
     def _rekey(self, key: str) -> int:
-        with self._redis.pipeline(transaction=True) as pipe:
-            try:
-                pipe.watch(key)  # type: ignore[no-untyped-call]
-                if ":optout:" in key:
-                    e164: str | None = key.split(":optout:", 1)[1]
-                else:
-                    e164 = self.names.unseal(cast(str, pipe.get(key) or ""))
-                if not e164 or not e164.startswith("+") or self.names.opt_out(e164) == key:
-                    return 0
-                pipe.multi()
-                pipe.set(self.names.opt_out(e164), self.names.seal(e164))
-                pipe.delete(key)
-                pipe.execute()
-                return 1
-            except redis.WatchError:
-                return 0  # changed meanwhile (a START, or another worker moved it)
+        """Move one opt-out: write it under its current name, then delete the old key if it still
+        holds what was read. The two names are in different slots (their tags are keyed), so no
+        transaction spans them; a START that deleted the old key meanwhile wins, and the copy just
+        written is removed again."""
+        value = cast(str | None, self._redis.get(key))
+        if value is None:
+            return 0
+        e164 = key.split(":optout:", 1)[1] if ":optout:" in key else self.names.unseal(value)
+        if not e164 or not e164.startswith("+") or self.names.opt_out(e164) == key:
+            return 0
+        current = self.names.opt_out(e164)
+        self._redis.set(current, self.names.seal(e164))
+        if self._run("delete_if", [key], [value]):
+            return 1
+        self._redis.delete(current)
+        return 0
 
     @_fail_closed
     def schedule(self, verification_id: str, at: float) -> None:
@@ -351,7 +348,11 @@ class RedisStore:
         return [json.loads(item) for item in self._redis.lrange(keys.OUTBOX, 0, OUTBOX_LIMIT - 1)]
 
     def ping(self) -> bool:
+        """Every primary answers (a cluster's each; Sentinel's current master)."""
         try:
+            if isinstance(self._redis, RedisCluster):
+                nodes = self._redis.get_primaries()  # type: ignore[no-untyped-call]
+                return len(nodes) > 0 and all(self._redis.ping(target_nodes=node) for node in nodes)
             return bool(self._redis.ping())
         except redis.RedisError:
             return False
