@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 
 import pytest
 import responses
-from conftest import BASE_URL, NUMBER, TWILIO, signed_post, started
+from conftest import BASE_URL, NUMBER, TWILIO, Carrier, signed_post, started
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -54,13 +54,13 @@ def test_undelivered_receipt_places_one_call(client: FlaskClient, twilio_api: re
 
 
 def test_delivered_sms_then_failed_call_changes_nothing_more(
-    client: FlaskClient, twilio_api: responses.RequestsMock
+    client: FlaskClient, carrier: Carrier, twilio_api: responses.RequestsMock
 ) -> None:
     v = started(client, channel="auto")
     url = sent(twilio_api, "Messages")[0]["StatusCallback"][0]
     sid = v["sends"][0]["provider_id"]
-    signed_post(client, url, {"MessageSid": sid, "MessageStatus": "delivered"})
-    signed_post(client, url, {"MessageSid": sid, "MessageStatus": "failed"})  # contradiction: ignored
+    carrier.message_status(url, sid, "delivered")
+    carrier.message_status(url, sid, "failed")  # contradiction: ignored
     assert sent(twilio_api, "Calls") == []
     assert state(client, v["id"])["sends"][0]["status"] == "delivered"
 
