@@ -17,6 +17,7 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import settings
+from topologies import Topology, start_cluster, start_sentinel
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
@@ -119,6 +120,29 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    cluster = start_cluster(tmp_path_factory.mktemp("cluster"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    sentinel = start_sentinel(tmp_path_factory.mktemp("sentinel"))
+    yield sentinel
+    sentinel.stop()
+
+
+def store_url(request: pytest.FixtureRequest, kind: str) -> str:
+    """An empty store of `kind` (redis, cluster or sentinel): its REDIS_URL."""
+    if kind == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    topology: Topology = request.getfixturevalue(f"redis_{kind}")
+    topology.flush()
+    return topology.url
+
+
 class Clock:
     """A clock tests move by hand."""
 
@@ -152,7 +176,12 @@ LIMITS_OFF = {
 }
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+STORES = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
+# The store contract and the API flows also run on the topologies a team scales out to.
+TOPOLOGIES = [*STORES, pytest.param("cluster", marks=pytest.mark.redis), pytest.param("sentinel", marks=pytest.mark.redis)]
+
+
+@pytest.fixture(params=STORES)
 def store_kind(request: pytest.FixtureRequest) -> str:
     return request.param
 
@@ -163,8 +192,8 @@ def make_app(request: pytest.FixtureRequest, store_kind: str, clock: Clock) -> C
 
     def build(**settings: str) -> Flask:
         config = {**BASE_CONFIG, **settings}
-        if store_kind == "redis":
-            config["REDIS_URL"] = request.getfixturevalue("redis_url")
+        if store_kind != "memory":
+            config["REDIS_URL"] = store_url(request, store_kind)
             return create_app(config, clock=clock)
         return create_app(config, store=MemoryStore(clock=clock), clock=clock)
 

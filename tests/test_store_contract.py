@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 import redis
+from conftest import TOPOLOGIES, store_url
 
 from telephony.codes import CodeVault
 from telephony.lifecycle import CheckOutcome
@@ -22,11 +23,16 @@ NAMES = KeyNames("store-contract-secret-0123")
 NUMBER = "+14155550100"
 
 
+@pytest.fixture(params=TOPOLOGIES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture
 def store(store_kind: str, clock: Callable[[], float], request: pytest.FixtureRequest) -> Store:
     if store_kind == "memory":
         return MemoryStore(clock=clock, names=NAMES)
-    return RedisStore.from_url(request.getfixturevalue("redis_url"), NAMES)
+    return RedisStore.from_url(store_url(request, store_kind), NAMES)
 
 
 def now_for(store: Store, clock) -> float:
@@ -133,7 +139,7 @@ def test_outbox_keeps_newest_first_and_is_bounded(store: Store, request: pytest.
     assert len(entries) == 100
     assert entries[0]["id"] == "CN104" and entries[-1]["id"] == "CN5"
     if isinstance(store, RedisStore):
-        assert 0 < redis.Redis.from_url(request.getfixturevalue("redis_url")).ttl(keys.OUTBOX) <= 86400  # kept a day
+        assert 0 < store._redis.ttl(keys.OUTBOX) <= 86400  # kept a day
 
 
 @pytest.mark.redis

@@ -17,8 +17,9 @@ from flask.testing import FlaskClient
 pytestmark = pytest.mark.redis
 
 
-@pytest.fixture(params=["redis"])
+@pytest.fixture(params=["redis", "cluster", "sentinel"])
 def store_kind(request: pytest.FixtureRequest) -> str:
+    """The Twilio flow on one Redis, a Cluster and a Sentinel-watched primary."""
     return request.param
 
 

@@ -1,0 +1,120 @@
+"""Scale-out (issue 14): REDIS_URL's Cluster and Sentinel forms, readiness on every primary, and a
+Sentinel failover under load. The store contract and the API flows also run on both topologies
+(tests/test_store_contract.py, tests/test_api.py, tests/test_twilio_flow.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+from conftest import BASE_CONFIG, NUMBER, newest_code, started
+from topologies import start_cluster, start_sentinel
+
+from app import create_app
+from telephony.config import load_settings
+from telephony.errors import ConfigError
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "rediss://:secret@cache.example.com:6380/0",
+        "redis+cluster://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000",
+        "rediss+cluster://:secret@10.0.0.1:7000",
+        "redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster",
+        "rediss+sentinel://user:secret@10.0.0.1:26379/mymaster",
+    ],
+)
+def test_every_documented_redis_url_form_is_accepted(url: str) -> None:
+    assert load_settings({**BASE_CONFIG, "REDIS_URL": url}).redis_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("memcached://127.0.0.1:11211", "must start with one of"),
+        ("redis+cluster://10.0.0.1", "host:port"),
+        ("redis+sentinel://10.0.0.1:26379", "Sentinel service"),
+    ],
+)
+def test_a_malformed_redis_url_is_refused_by_name(url: str, says: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings({**BASE_CONFIG, "REDIS_URL": url})
+    assert "REDIS_URL" in str(refused.value) and says in str(refused.value)
+
+
+def test_readiness_needs_every_cluster_primary(tmp_path) -> None:
+    cluster = start_cluster(tmp_path)
+    try:
+        client = create_app({**BASE_CONFIG, "REDIS_URL": cluster.url}).test_client()
+        assert client.get("/readyz").status_code == 200
+        assert started(client)["status"] == "pending"
+        cluster.processes[1].terminate()  # one of three primaries goes away
+        cluster.processes[1].wait(10)
+        assert client.get("/readyz").status_code == 503
+    finally:
+        cluster.stop()
+
+
+def test_a_sentinel_failover_loses_no_acknowledged_verification_and_approves_once(tmp_path) -> None:
+    sentinel = start_sentinel(tmp_path)
+    try:
+        client = create_app({**BASE_CONFIG, "REDIS_URL": sentinel.url}).test_client()
+        assert client.get("/readyz").status_code == 200
+        v = started(client)
+        code = newest_code(client)
+        primary = redis.Redis(port=sentinel.data_ports[0])
+        primary.execute_command("WAIT", 1, 2000)  # the replica has it (what AOF plus a replica buys)
+        sentinel.processes[0].terminate()  # the primary dies
+        sentinel.processes[0].wait(10)
+        answers: list[int] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # during the failover: a success or a 503, never a 500
+            status = client.get(f"/v1/verifications/{v['id']}").status_code
+            answers.append(status)
+            if status == 200:
+                break
+            time.sleep(0.2)
+        assert answers[-1] == 200 and set(answers) <= {200, 503}, answers
+        results: list[int] = []
+
+        def check() -> None:
+            results.append(client.post(f"/v1/verifications/{v['id']}/check", json={"code": code}).status_code)
+
+        threads = [threading.Thread(target=check) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(results) == [200] + [409] * 7  # the promoted replica approves exactly once
+        assert client.get(f"/v1/verifications/{v['id']}").get_json()["status"] == "approved"
+        assert client.get("/readyz").status_code == 200  # recovered without a restart
+    finally:
+        sentinel.stop()
+
+
+def test_many_instances_on_one_cluster_approve_once_and_count_limits_together(redis_cluster) -> None:
+    redis_cluster.flush()
+    config = {**BASE_CONFIG, "REDIS_URL": redis_cluster.url, "OTP_LIMIT_NUMBER": "3/600", "OTP_RESEND_COOLDOWN": "0"}
+    first, second = (create_app(config).test_client() for _ in range(2))
+    v = started(first)
+    code = newest_code(first)
+    assert second.post("/v1/verifications", json={"to": NUMBER}).status_code == 200  # the same, again
+    assert first.post("/v1/verifications", json={"to": NUMBER}).status_code == 200
+    assert second.post("/v1/verifications", json={"to": NUMBER}).status_code == 429  # 3 sends, counted across
+    results: list[int] = []
+
+    def check(client) -> None:
+        results.append(client.post(f"/v1/verifications/{v['id']}/check", json={"code": code}).status_code)
+
+    threads = [threading.Thread(target=check, args=(c,)) for c in (first, second) * 5]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200] + [409] * 9
