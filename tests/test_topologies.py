@@ -61,6 +61,7 @@ def test_readiness_needs_every_cluster_primary(tmp_path) -> None:
         cluster.stop()
 
 
+@pytest.mark.slow
 def test_a_sentinel_failover_loses_no_acknowledged_verification_and_approves_once(tmp_path) -> None:
     sentinel = start_sentinel(tmp_path)
     try:
@@ -118,3 +119,50 @@ def test_many_instances_on_one_cluster_approve_once_and_count_limits_together(re
     for t in threads:
         t.join()
     assert sorted(results) == [200] + [409] * 9
+
+
+@pytest.mark.slow
+def test_a_cluster_failover_under_load_keeps_every_guarantee(tmp_path) -> None:
+    """A primary fails over to its replica while starts and checks run: every answer a success or a
+    503, every acknowledged verification still there, none approved twice, no restart needed."""
+    cluster = start_cluster(tmp_path, replicas=True)
+    try:
+        config = {**BASE_CONFIG, "REDIS_URL": cluster.url, "OTP_LIMIT_NUMBER": "off", "OTP_LIMIT_PREFIX": "off",
+                  "OTP_LIMIT_IP": "off", "OTP_LIMIT_COUNTRY": "off", "OTP_PUMPING_MIN_SENDS": "off"}  # fmt: skip
+        client = create_app(config).test_client()
+        acknowledged: dict[str, str] = {}  # id -> code, for every start answered 201
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                response = client.post("/v1/verifications", json={"to": f"+1415555{n % 9000 + 1000:04d}"})
+                statuses.append(response.status_code)
+                if response.status_code == 201:
+                    body = response.get_json()
+                    acknowledged[body["id"]] = newest_code(client)
+
+        worker = threading.Thread(target=load)
+        worker.start()
+        time.sleep(1.0)
+        replica = redis.Redis(port=cluster.data_ports[3])
+        replica.execute_command("CLUSTER", "FAILOVER")  # its primary steps down, the replica takes over
+        deadline = time.monotonic() + 15
+        while replica.info("replication")["role"] != "master" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        stop.set()
+        worker.join()
+        assert replica.info("replication")["role"] == "master"
+        assert set(statuses) <= {201, 200, 503}, sorted(set(statuses))
+        assert len(acknowledged) > 10
+        results: dict[str, list[int]] = {vid: [] for vid in acknowledged}
+        for vid, code in acknowledged.items():
+            for _ in range(2):
+                results[vid].append(client.post(f"/v1/verifications/{vid}/check", json={"code": code}).status_code)
+        assert all(r == [200, 409] for r in results.values()), results  # there, and approved exactly once
+        assert client.get("/readyz").status_code == 200
+    finally:
+        cluster.stop()

@@ -87,29 +87,38 @@ class Topology:
             process.wait(10)
 
 
-def start_cluster(workdir: Path) -> Topology:
+def start_cluster(workdir: Path, *, replicas: bool = False) -> Topology:
+    """Three primaries (each with a replica and AOF on when asked, for failover tests)."""
     topology = Topology(workdir)
-    ports = cluster_ports(3)
+    ports = cluster_ports(6 if replicas else 3)
+    durability = ["--appendonly", "yes", "--appendfsync", "always"] if replicas else ["--appendonly", "no"]
     for port in ports:
         topology.spawn("--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                        "--cluster-config-file", f"nodes-{port}.conf", "--cluster-node-timeout", "2000",
-                       "--save", "", "--appendonly", "no", "--logfile", f"{port}.log")  # fmt: skip
+                       "--save", "", "--appenddirname", f"aof-{port}", *durability, "--logfile", f"{port}.log")  # fmt: skip
     for port in ports:
         _wait(lambda p=port: bool(redis.Redis(port=p).ping()), f"cluster node {port}", log=workdir / f"{port}.log")
     first = redis.Redis(port=ports[0])
     slots = [(0, 5460), (5461, 10922), (10923, 16383)]
-    for port, (low, high) in zip(ports, slots, strict=True):
+    for port, (low, high) in zip(ports, slots, strict=False):
         redis.Redis(port=port).execute_command("CLUSTER", "ADDSLOTSRANGE", low, high)
     for port in ports[1:]:
         first.execute_command("CLUSTER", "MEET", "127.0.0.1", port)
-    def settled(port: int) -> bool:  # every node knows the other two and sees every slot served
+    known = f"cluster_known_nodes:{len(ports)}".encode()
+
+    def settled(port: int) -> bool:  # every node knows the others and sees every slot served
         info = redis.Redis(port=port).execute_command("CLUSTER", "INFO")
-        return all(f in info for f in (b"cluster_state:ok", b"cluster_known_nodes:3", b"cluster_slots_ok:16384"))
+        return all(f in info for f in (b"cluster_state:ok", known, b"cluster_slots_ok:16384"))
 
     for port in ports:
         _wait(lambda p=port: settled(p), "the cluster")
+    for primary, replica in zip(ports[:3], ports[3:], strict=False):
+        node_id = redis.Redis(port=primary).execute_command("CLUSTER", "MYID").decode()
+        redis.Redis(port=replica).execute_command("CLUSTER", "REPLICATE", node_id)
+        _wait(lambda r=replica: redis.Redis(port=r).info("replication").get("master_link_status") == "up",
+              "a replica")  # fmt: skip
     topology.data_ports = ports
-    topology.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports)
+    topology.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports[:3])
     return topology
 
 
