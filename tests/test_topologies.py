@@ -4,12 +4,18 @@ Sentinel failover under load. The store contract and the API flows also run on b
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 import redis
-from conftest import BASE_CONFIG, NUMBER, newest_code, started
+from conftest import BASE_CONFIG, NUMBER, ROOT, newest_code, started
+from live_server import Gunicorn
 from topologies import start_cluster, start_sentinel
 
 from app import create_app
@@ -166,3 +172,63 @@ def test_a_cluster_failover_under_load_keeps_every_guarantee(tmp_path) -> None:
         assert client.get("/readyz").status_code == 200
     finally:
         cluster.stop()
+
+
+@pytest.mark.slow
+def test_two_gunicorns_and_two_workers_on_one_cluster(redis_cluster, tmp_path) -> None:
+    """Many instances on one Cluster: right checks approve once across servers, limits count across
+    them, and each fallback timer fires once however many workers poll."""
+    redis_cluster.flush()
+    env = {**BASE_CONFIG, "REDIS_URL": redis_cluster.url, "WEB_CONCURRENCY": "2", "OTP_FALLBACK_AFTER": "5",
+           "OTP_LIMIT_NUMBER": "3/600", "OTP_RESEND_COOLDOWN": "0"}  # fmt: skip
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    servers = [Gunicorn(env, tmp_path / name) for name in ("a", "b")]
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "otp", "worker", "--interval", "0.2"],
+                         cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        for _ in range(2)
+    ]  # fmt: skip
+    json_headers = {"Content-Type": "application/json"}
+    try:
+        a, b = servers
+        autos = [a.request("POST", "/v1/verifications", headers=json_headers,
+                           body=json.dumps({"to": f"+1415555{n:04d}", "channel": "auto"}).encode()).json()
+                 for n in range(200, 205)]  # fmt: skip
+        body = json.dumps({"to": NUMBER}).encode()
+        statuses = [s.request("POST", "/v1/verifications", headers=json_headers, body=body).status for s in (a, b, a, b)]
+        assert statuses == [201, 200, 200, 429]  # one number's 3 sends, counted across both servers
+        other = json.dumps({"to": "+14155550999"}).encode()
+        vid = b.request("POST", "/v1/verifications", headers=json_headers, body=other).json()["id"]
+        newest = a.request("GET", "/dev/outbox").json()["sends"][0]  # the outbox is the shared store's
+        assert newest["to"] == "+14155550999"
+        code = re.search(r"\b(\d{6})\b", newest["body"]).group(1)
+        results: list[int] = []
+        check = json.dumps({"code": code}).encode()
+
+        def right(server: Gunicorn) -> None:
+            results.append(server.request("POST", f"/v1/verifications/{vid}/check", headers=json_headers, body=check).status)
+
+        threads = [threading.Thread(target=right, args=(s,)) for s in (a, b) * 5]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(results) == [200] + [409] * 9
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            calls = [[s["channel"] for s in b.request("GET", f"/v1/verifications/{v['id']}").json()["sends"]].count("call")
+                     for v in autos]  # fmt: skip
+            if all(calls):
+                break
+            time.sleep(0.3)
+        time.sleep(1.0)  # a second firing, were there one, would show by now
+        calls = [[s["channel"] for s in a.request("GET", f"/v1/verifications/{v['id']}").json()["sends"]].count("call")
+                 for v in autos]  # fmt: skip
+        assert calls == [1] * len(autos)
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(10)
+        for server in servers:
+            server.stop()
