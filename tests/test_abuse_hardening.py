@@ -20,6 +20,7 @@ from conftest import (
     BASE_CONFIG,
     BASE_URL,
     NUMBER,
+    TOPOLOGIES,
     TWILIO,
     TWILIO_API,
     Clock,
@@ -30,6 +31,7 @@ from conftest import (
 )
 from flask import Flask
 from flask.testing import FlaskClient
+from redis.cluster import RedisCluster
 
 from app import create_app
 from telephony.store.memory import MemoryStore
@@ -48,8 +50,11 @@ def snapshot(app: Flask) -> dict:
     if isinstance(store, MemoryStore):
         state = {k: v for k, v in vars(store).items() if k not in ("_lock", "_clock", "names")}
         return copy.deepcopy(state)
-    client = redis.Redis(connection_pool=store._redis.connection_pool)
-    return {key: (client.dump(key), client.pttl(key)) for key in sorted(client.keys("otp:*"))}
+    if isinstance(store._redis, RedisCluster):  # every key on every primary
+        nodes = [redis.Redis(host=n.host, port=n.port) for n in store._redis.get_primaries()]
+    else:
+        nodes = [redis.Redis(connection_pool=store._redis.connection_pool)]
+    return {key: (c.dump(key), c.pttl(key)) for c in nodes for key in sorted(c.keys("otp:*"))}
 
 
 def assert_unchanged(before: dict, after: dict) -> None:
@@ -100,13 +105,16 @@ REFUSALS: dict[str, tuple[dict, Callable[[Flask, FlaskClient], None], dict, int]
 }
 
 
+@pytest.mark.parametrize("store_kind", TOPOLOGIES, indirect=True)
 @pytest.mark.parametrize("kind", REFUSALS)
 def test_every_refusal_leaves_the_store_exactly_as_it_was(make_app, kind: str) -> None:
+    """On every store, a 3-primary Cluster and Sentinel included: nothing changes on any node."""
     settings, setup, extra, status = REFUSALS[kind]
     app = make_app(**settings)
     client = app.test_client()
     setup(app, client)
     before = snapshot(app)
+    assert before or kind in ("opted out", "country not allowed", "destination", "invalid number")  # it sees the keys
     fields = dict(extra)
     response = start(client, str(fields.pop("to", VICTIM)), **fields)
     assert response.status_code == status, response.get_json()
