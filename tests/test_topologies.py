@@ -232,3 +232,30 @@ def test_two_gunicorns_and_two_workers_on_one_cluster(redis_cluster, tmp_path) -
             worker.wait(10)
         for server in servers:
             server.stop()
+
+
+def test_a_node_that_lost_its_scripts_reruns_only_what_did_not_run(redis_cluster) -> None:
+    """After a restart or a failover a primary has no scripts (NOSCRIPT): the pipelined counting
+    scripts are loaded again and only those that failed run again; none counts twice."""
+    from redis.cluster import RedisCluster
+
+    from telephony.limits import Counter, Rule, SendPlan
+    from telephony.store.keys import KeyNames, scope_limit
+    from telephony.store.redis import RedisStore
+
+    redis_cluster.flush()
+    names = KeyNames("topology-test-secret-0123456789abcdef")
+    store = RedisStore.from_url(redis_cluster.url, names)
+    cluster = store._redis
+    assert isinstance(cluster, RedisCluster)
+    scopes = [names.client("ip", f"203.0.113.{n}") for n in range(12)]  # spread over the three primaries
+    rule = Rule(100, 600)
+    plan = SendPlan(NUMBER, (), (), tuple(Counter(scope, rule) for scope in scopes), None, check_opt_out=False)
+    assert store.admit(plan).ok
+    slots = {scope: cluster.keyslot(scope_limit(scope, rule.window)) for scope in scopes}
+    flushed = cluster.get_node_from_key(scope_limit(scopes[0], rule.window))
+    redis.Redis(host=flushed.host, port=flushed.port).script_flush()  # one primary forgets them
+    assert store.admit(plan).ok
+    counts = {scope: int(cluster.get(scope_limit(scope, rule.window))) for scope in scopes}
+    assert counts == dict.fromkeys(scopes, 2), counts
+    assert len({cluster.nodes_manager.get_node_from_slot(s).name for s in slots.values()}) > 1  # several nodes
