@@ -400,3 +400,14 @@ def test_rekey_moves_opt_outs_named_by_an_older_release(redis_url: str) -> None:
     assert not any(VICTIM[1:] in name for name in admin.keys("otp:*"))
     assert start(app.test_client(), VICTIM).status_code == 403
     assert "renamed 0 opt-out" in app.test_cli_runner().invoke(args=["otp", "rekey"]).output
+
+
+@pytest.mark.redis
+def test_the_worker_scans_for_opt_outs_to_rename_only_during_a_rotation(redis_url: str) -> None:
+    """The rename walks every key: a worker start without SECRET_KEY_FALLBACKS leaves it to `otp rekey`."""
+    admin = redis.Redis.from_url(redis_url, decode_responses=True)
+    legacy = "otp:{" + hashlib.blake2b(VICTIM[:-4].encode(), digest_size=4).hexdigest() + "}:optout:" + VICTIM
+    admin.set(legacy, "1")
+    app = create_app({**BASE_CONFIG, "REDIS_URL": redis_url})
+    assert app.test_cli_runner().invoke(args=["otp", "worker", "--once"]).exit_code == 0
+    assert admin.exists(legacy) == 1
