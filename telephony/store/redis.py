@@ -154,7 +154,7 @@ class RedisStore:
         scopes: dict[str, list[Rule]] = {}
         for counter in plan.others:
             scopes.setdefault(counter.scope, []).append(counter.rule)
-        counted: list[str] = []
+        counted: list[list[str]] = []  # the keys of each scope that counted (one slot each)
         if scopes:
             calls = [
                 ("admit_scope", [keys.scope_limit(scope, r.window) for r in rules],
@@ -162,8 +162,9 @@ class RedisStore:
                 for scope, rules in scopes.items()
             ]  # fmt: skip
             results = [(outcome, int(ms)) for outcome, ms in self._pipelined(calls)]
-            counted = [key for (_, call_keys, _), (outcome, _) in zip(calls, results, strict=True) if outcome == "ok"
-                       for key in call_keys]  # fmt: skip
+            counted = [
+                call_keys for (_, call_keys, _), (outcome, _) in zip(calls, results, strict=True) if outcome == "ok"
+            ]
             refused = [r for r in results if r[0] != "ok"]
             if refused:
                 self._uncount(counted)
@@ -194,6 +195,7 @@ class RedisStore:
             cfg["pump"] = {"prefix": names.prefix(number), "min_sends": pump.min_sends, "min_ratio": pump.min_ratio,
                            "window": pump.window * 1000, "cooloff": pump.cooloff * 1000}  # fmt: skip
         fields: list[str] = []
+        saved: Verification | None = None  # a Save's verification as it will be stored
         if isinstance(write, Create):
             create = write.verification
             number_keys += [keys.verification(create.id), names.latest(create.to)]
@@ -204,7 +206,8 @@ class RedisStore:
         elif isinstance(write, Save):
             number_keys.append(keys.verification(write.verification.id))
             cfg.update(mode="save", version=str(write.verification.version))
-            fields = _changed(write.verification.with_changes(version=write.verification.version + 1), write.previous)
+            saved = write.verification.with_changes(version=write.verification.version + 1)
+            fields = _changed(saved, write.previous)
         outcome, ms, *times = self._run("admit_number", number_keys, [json.dumps(cfg), *fields])
         if outcome != Outcome.OK:
             return Admission(Outcome(outcome), _seconds(int(ms)) if ms else 0)
@@ -212,19 +215,12 @@ class RedisStore:
             created_ms, expires_ms = (int(t) for t in times)
             stored = write.verification.with_changes(created_at=created_ms / 1000, expires_at=expires_ms / 1000)
             return Admission(Outcome.OK, verification=stored)
-        if isinstance(write, Save):
-            return Admission(
-                Outcome.OK, verification=write.verification.with_changes(version=write.verification.version + 1)
-            )
-        return Admission(Outcome.OK)
+        return Admission(Outcome.OK, verification=saved)
 
-    def _uncount(self, counters: list[str]) -> None:
-        """Give back one count on each (each scope's keys share a slot: one script per scope)."""
-        by_slot: dict[str, list[str]] = {}
-        for key in counters:
-            by_slot.setdefault(key[: key.index("}")], []).append(key)
-        if by_slot:
-            self._pipelined([("uncount", slot_keys, []) for slot_keys in by_slot.values()])
+    def _uncount(self, scopes: list[list[str]]) -> None:
+        """Give back one count on each counter, one script per scope (its keys share a slot)."""
+        if scopes:
+            self._pipelined([("uncount", scope_keys, []) for scope_keys in scopes])
 
     def _pipelined(self, calls: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
         """Several scripts in one round trip. redis-py's own pipelined scripts ask SCRIPT EXISTS
