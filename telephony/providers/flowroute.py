@@ -68,7 +68,7 @@ def _payload(request: WebhookRequest) -> tuple[str, dict[str, Any]]:
     """`data.id` and `data.attributes` of a JSON:API callback (or of the flat legacy v2 body)."""
     try:
         document = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; nesting too deep
         raise ValueError("body is not JSON") from None
     data = document.get("data", document) if isinstance(document, dict) else None
     attributes = data.get("attributes", data) if isinstance(data, dict) else None

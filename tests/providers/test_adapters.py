@@ -48,7 +48,7 @@ def api() -> Iterator[CarrierApi]:
 
 
 def plivo_adapter(token: str = PLIVO["PLIVO_AUTH_TOKEN"]) -> PlivoProvider:
-    return PlivoProvider(PLIVO["PLIVO_AUTH_ID"], token, PLIVO["PLIVO_FROM"], MemoryStore(), timeout=2, ttl=600)
+    return PlivoProvider(PLIVO["PLIVO_AUTH_ID"], token, PLIVO["PLIVO_FROM"], MemoryStore(), timeout=2)
 
 
 def signalwire_adapter(space: str = SIGNALWIRE["SIGNALWIRE_SPACE"]) -> SignalWireProvider:
@@ -110,7 +110,7 @@ def test_plivo_retries_calls_on_5xx_then_recovers(api: CarrierApi) -> None:
 
 def test_plivo_refuses_a_malformed_auth_id_as_a_config_error() -> None:
     with pytest.raises(ConfigError) as info:
-        PlivoProvider("not-an-auth-id", "token", PLIVO["PLIVO_FROM"], MemoryStore(), timeout=1, ttl=600)
+        PlivoProvider("not-an-auth-id", "token", PLIVO["PLIVO_FROM"], MemoryStore(), timeout=1)
     assert info.value.variable == "PLIVO_AUTH_ID"
 
 
@@ -286,3 +286,18 @@ def test_signalwire_json_bodies_signed_by_hash_are_checked_against_the_body() ->
     assert adapter.verify(WebhookRequest(url=url, method="POST", headers=headers, body=body.encode()))
     forged = body.replace("completed", "busy").encode()
     assert not adapter.verify(WebhookRequest(url=url, method="POST", headers=headers, body=forged))
+
+
+def test_a_flowroute_callback_nested_too_deep_is_unparsable_not_a_crash() -> None:
+    """Flowroute's callbacks carry the secret in the URL, so a keyed request reaches the JSON parser:
+    a body nested past Python's recursion limit must be a 400, not a 500 (found by tests/test_fuzz.py)."""
+    from telephony.providers.base import WebhookRequest
+    from telephony.providers.flowroute import FlowrouteProvider
+
+    provider = FlowrouteProvider("access", "secret", "+15005550006", "hook-secret", timeout=1)
+    deep = WebhookRequest("https://verify.example.com/webhooks/flowroute/sms?key=hook-secret", "POST", {},
+                          body=b"[" * 100_000 + b"]" * 100_000)  # fmt: skip
+    with pytest.raises(ValueError):
+        provider.inbound_sms(deep)
+    with pytest.raises(ValueError):
+        provider.message_status(deep)
