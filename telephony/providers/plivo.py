@@ -75,7 +75,7 @@ class PlivoProvider:
     replies_inline = True
 
     def __init__(
-        self, auth_id: str, auth_token: str, caller: str, store: Store, *, timeout: float, ttl: int,
+        self, auth_id: str, auth_token: str, caller: str, store: Store, *, timeout: float,
         detect_machines: bool = True,
     ) -> None:  # fmt: skip
         self._credentials = (auth_id, auth_token)
@@ -233,7 +233,7 @@ def build(settings: Settings, store: Store) -> PlivoProvider:
     c = settings.credential
     return PlivoProvider(
         c("PLIVO_AUTH_ID"), c("PLIVO_AUTH_TOKEN"), c("PLIVO_FROM"), store,
-        timeout=settings.provider_timeout, ttl=settings.otp_ttl,
+        timeout=settings.provider_timeout,
         detect_machines=settings.otp_voice_machine == "hangup",
     )  # fmt: skip
 

@@ -23,7 +23,7 @@ CALL = {"queued", "ringing", "answered", "completed", "busy", "no-answer", "fail
 def adapters() -> dict[str, object]:
     return {
         "twilio": twilio.TwilioProvider("AC" + "0" * 32, "token", "+15005550006", timeout=1, ttl=600),
-        "plivo": PlivoProvider(PLIVO["PLIVO_AUTH_ID"], "token", PLIVO["PLIVO_FROM"], MemoryStore(), timeout=1, ttl=600),
+        "plivo": PlivoProvider(PLIVO["PLIVO_AUTH_ID"], "token", PLIVO["PLIVO_FROM"], MemoryStore(), timeout=1),
         "signalwire": SignalWireProvider(
             "p", "t", "example.signalwire.com", SIGNALWIRE["SIGNALWIRE_FROM"], "k", timeout=1, ttl=600
         ),
