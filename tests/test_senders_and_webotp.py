@@ -82,3 +82,9 @@ def test_the_demo_form_says_which_numbers_it_takes(make_app, settings: dict, hin
     placeholders = re.findall(r'type="tel" placeholder="([^"]+)"', page)
     assert len(placeholders) == 2 and all(hint in p for p in placeholders)
     assert "E.164 phone number" not in page
+
+
+def test_the_no_javascript_answer_to_a_bad_number_says_what_the_form_takes(make_app) -> None:
+    client = make_app(OTP_DEFAULT_REGION="US").test_client()
+    page = client.post("/request-auth", data={"number": "12"}, headers={"Accept": "text/html"})
+    assert page.status_code == 400 and "or a US number" in page.get_data(as_text=True)

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from flask import Blueprint, Response, abort, current_app, request
 
-from telephony.events import event, logvalue
+from telephony.events import event
 from telephony.inbound import handle_inbound
 from telephony.models import Channel
 from telephony.providers import FormData, Provider, WebhookRequest
@@ -23,7 +23,6 @@ from telephony.wording import words
 from webhooks.context import service
 
 bp = Blueprint("carrier", __name__, url_prefix="/webhooks/<provider>")
-log = logging.getLogger("webhooks")
 T = TypeVar("T")
 
 
@@ -157,5 +156,5 @@ def _parsed(parse: Callable[[WebhookRequest], T], webhook: WebhookRequest) -> T:
     try:
         return parse(webhook)
     except ValueError as exc:
-        log.warning("event=webhook.unparsable path=%s why=%s", logvalue(request.path), logvalue(exc))
+        event("webhook.unparsable", level=logging.WARNING, path=request.path, why=exc)
         abort(400)

@@ -16,6 +16,7 @@ from telephony.providers import SPECS
 from telephony.service import VerificationService
 from telephony.urls import answer_url, inbound_sms_url
 from webhooks.context import service
+from webhooks.demo import number_hint
 from webhooks.metrics import share_across_processes
 from webhooks.simulate import simulate, spoken
 from webhooks.views import verification_view
@@ -125,9 +126,7 @@ def check(verification_id: str, code: str) -> None:
 def try_it(channel: str) -> None:
     """Interactive: ask for a number, send it a code, then ask for the code until it is right."""
     verification = service()
-    region = verification.settings.default_region
-    national = f", or a {region} number" if region else ""
-    question = f"Phone number (with + and country code, e.g. +14155550100{national})"
+    question = f"Phone number ({number_hint(verification.settings.default_region)})"
     while True:
         number = click.prompt(question)
         try:

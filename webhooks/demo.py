@@ -25,8 +25,10 @@ def text(message: str, status: int) -> tuple[Response, int]:
     """The tutorial's bare answer; a browser posting the form without JavaScript gets it as a page
     with a way back (same status), since a bare word is a dead end for a person."""
     if request.accept_mimetypes.best_match(["text/plain", "text/html"]) == "text/html":
-        brand = service().settings.otp_brand
-        return Response(render_template("answer.html", message=message, status=status, brand=brand)), status
+        settings = service().settings
+        page = render_template("answer.html", message=message, status=status, brand=settings.otp_brand,
+                               number_hint=number_hint(settings.default_region))  # fmt: skip
+        return Response(page), status
     return Response(message, mimetype="text/plain"), status
 
 

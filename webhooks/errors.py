@@ -10,11 +10,9 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from telephony.errors import ServiceError
-from telephony.events import logvalue
+from telephony.events import event
 from webhooks.jsonio import json_response
 from webhooks.views import verification_view
-
-log = logging.getLogger("webhooks")
 
 # Werkzeug's own refusals, in the contract's words.
 _HTTP_CODES = {
@@ -60,8 +58,7 @@ def _unexpected(exc: Exception) -> Response:
     # One line, traceback included and escaped: its text (a path, an exception's message) may come
     # from the request, and a multi-line record would let it start a line of its own.
     trace = "".join(traceback.format_exception(exc))
-    log.error("event=request.error path=%s error=%s traceback=%s", logvalue(request.path),
-              logvalue(type(exc).__name__), logvalue(trace))  # fmt: skip
+    event("request.error", level=logging.ERROR, path=request.path, error=type(exc).__name__, traceback=trace)
     return error_response(500, "internal_error", "Something went wrong on our side.")
 
 
