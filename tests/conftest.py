@@ -7,6 +7,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from flask.testing import FlaskClient
 from hypothesis import settings
 from topologies import Topology, start_cluster, start_sentinel
 from twilio.request_validator import RequestValidator
+from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from app import create_app
@@ -323,3 +325,25 @@ def call_markup(app: Flask, dialect: str, menu_url: str | None, *, brand: str = 
     """The answer URL's document in `dialect` (twiml or plivo) speaking `code`."""
     script = VoiceScript("en", brand, available=bool(code), digits=tuple(code))
     return render_markup(app, f"{dialect}/call.xml", script=script, text=words("en"), menu_url=menu_url)
+
+
+@pytest.fixture
+def served() -> Iterator[Callable[..., Flask]]:
+    """Build apps and serve each on loopback (threaded), as `flask otp simulate` expects a running instance."""
+    servers = []
+
+    def serve(**settings: str) -> Flask:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        app = create_app(
+            {**BASE_CONFIG, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", **settings}, store=MemoryStore()
+        )
+        server = make_server("127.0.0.1", port, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return app
+
+    yield serve
+    for server in servers:
+        server.shutdown()

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import io
 import re
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import responses
 from conftest import BASE_CONFIG, TWILIO, TWILIO_API
 from flask import Flask
-from werkzeug.serving import make_server
 
 from app import create_app
 from telephony.errors import OptedOut
@@ -89,28 +86,6 @@ def test_urls_lists_what_to_paste() -> None:
     assert "twilio: inbound SMS (POST) -> https://verify.example.com/webhooks/twilio/sms" in output
     assert "flowroute: inbound SMS (POST) -> https://verify.example.com/webhooks/flowroute/sms?key=<" in output
     assert "key=s" not in output
-
-
-@pytest.fixture
-def served() -> Iterator[Callable[..., Flask]]:
-    """Build an app and serve it on loopback, as `flask otp simulate` expects a running instance."""
-    servers = []
-
-    def serve(**settings: str) -> Flask:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        app = create_app(
-            {**BASE_CONFIG, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", **settings}, store=MemoryStore()
-        )
-        server = make_server("127.0.0.1", port, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return app
-
-    yield serve
-    for server in servers:
-        server.shutdown()
 
 
 def test_simulate_a_whole_call_with_the_console_provider(served) -> None:

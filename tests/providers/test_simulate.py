@@ -4,46 +4,25 @@ Twilio are covered in tests/test_cli.py)."""
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
 import responses
 from carriers import NUMBER, CarrierApi, config
-from conftest import BASE_CONFIG
 from flask import Flask
-from werkzeug.serving import make_server
 
-from app import create_app
 from telephony.errors import OptedOut
-from telephony.store import MemoryStore
 
 OTHER = "+14155550123"  # a number with no verification pending: its next start meets the opt-out
 
 
-@pytest.fixture
-def served() -> Iterator[Callable[..., Flask]]:
-    """An app served on loopback, its carriers' APIs under `responses`, as simulate expects."""
-    servers = []
+@pytest.fixture(autouse=True)
+def carrier_apis() -> Iterator[None]:
+    """The carriers' APIs under `responses` while the served apps run (conftest's `served`)."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add_passthru("http://127.0.0.1")
         CarrierApi(mock)
-
-        def serve(**settings: str) -> Flask:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                port = sock.getsockname()[1]
-            base = {**BASE_CONFIG, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
-            app = create_app({**base, **settings}, store=MemoryStore())
-            server = make_server("127.0.0.1", port, app, threaded=True)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            servers.append(server)
-            return app
-
-        yield serve
-        for server in servers:
-            server.shutdown()
+        yield
 
 
 @pytest.mark.parametrize("provider", ["plivo", "signalwire", "flowroute"])
