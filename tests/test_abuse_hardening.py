@@ -393,12 +393,18 @@ def test_opt_outs_outlive_the_fallback_once_the_worker_renamed_them(
     assert start(after, NUMBER).status_code == 201
 
 
+def legacy_opt_out(admin: redis.Redis, e164: str) -> str:
+    """An opt-out as releases before keyed names wrote it (an unkeyed tag, the number in the name)."""
+    key = "otp:{" + hashlib.blake2b(e164[:-4].encode(), digest_size=4).hexdigest() + "}:optout:" + e164
+    admin.set(key, "1")
+    return key
+
+
 @pytest.mark.redis
 def test_rekey_moves_opt_outs_named_by_an_older_release(redis_url: str) -> None:
     """Releases before keyed names kept `otp:{tag}:optout:<e164>`: upgrading must not forget a STOP."""
     admin = redis.Redis.from_url(redis_url, decode_responses=True)
-    legacy = "otp:{" + hashlib.blake2b(VICTIM[:-4].encode(), digest_size=4).hexdigest() + "}:optout:" + VICTIM
-    admin.set(legacy, "1")
+    legacy = legacy_opt_out(admin, VICTIM)
     app = create_app({**BASE_CONFIG, "REDIS_URL": redis_url})
     result = app.test_cli_runner().invoke(args=["otp", "rekey"])
     assert result.exit_code == 0 and "renamed 1 opt-out" in result.output
@@ -412,8 +418,7 @@ def test_rekey_moves_opt_outs_named_by_an_older_release(redis_url: str) -> None:
 def test_the_worker_scans_for_opt_outs_to_rename_only_during_a_rotation(redis_url: str) -> None:
     """The rename walks every key: a worker start without SECRET_KEY_FALLBACKS leaves it to `otp rekey`."""
     admin = redis.Redis.from_url(redis_url, decode_responses=True)
-    legacy = "otp:{" + hashlib.blake2b(VICTIM[:-4].encode(), digest_size=4).hexdigest() + "}:optout:" + VICTIM
-    admin.set(legacy, "1")
+    legacy = legacy_opt_out(admin, VICTIM)
     app = create_app({**BASE_CONFIG, "REDIS_URL": redis_url})
     assert app.test_cli_runner().invoke(args=["otp", "worker", "--once"]).exit_code == 0
     assert admin.exists(legacy) == 1
