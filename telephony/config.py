@@ -76,6 +76,11 @@ class Settings:
     webotp_domain: str | None = None  # OTP_WEBOTP_DOMAIN: SMS end with `@<domain> #<code>`
 
     @property
+    def hang_up_on_machines(self) -> bool:
+        """OTP_VOICE_MACHINE=hangup: ask carriers to detect answering machines, and never speak to one."""
+        return self.otp_voice_machine == "hangup"
+
+    @property
     def development(self) -> bool:
         """True in `development` and `test`: the modes where dev-only routes exist."""
         return self.app_env != "production"

@@ -97,7 +97,7 @@ def goodbye(provider: Provider, script: VoiceScript) -> Response:
 def answer_call(provider: str, verification_id: str) -> Response:
     adapter, webhook = signed_request(provider, "answer")
     settings = service().settings
-    machine = settings.otp_voice_machine == "hangup" and adapter.answered_by_machine(webhook)
+    machine = settings.hang_up_on_machines and adapter.answered_by_machine(webhook)
     gated = settings.otp_voice_press_key
     script = service().voice_script(provider, verification_id, attempt_index(), speak=not (machine or gated))
     if machine:

@@ -234,7 +234,7 @@ def build(settings: Settings, store: Store) -> PlivoProvider:
     return PlivoProvider(
         c("PLIVO_AUTH_ID"), c("PLIVO_AUTH_TOKEN"), c("PLIVO_FROM"), store,
         timeout=settings.provider_timeout,
-        detect_machines=settings.otp_voice_machine == "hangup",
+        detect_machines=settings.hang_up_on_machines,
     )  # fmt: skip
 
 

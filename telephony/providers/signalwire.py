@@ -122,7 +122,7 @@ def build(settings: Settings, store: Store) -> SignalWireProvider:
     return SignalWireProvider(
         c("SIGNALWIRE_PROJECT"), c("SIGNALWIRE_TOKEN"), c("SIGNALWIRE_SPACE"), c("SIGNALWIRE_FROM"),
         c("SIGNALWIRE_SIGNING_KEY"), timeout=settings.provider_timeout, ttl=settings.otp_ttl,
-        detect_machines=settings.otp_voice_machine == "hangup",
+        detect_machines=settings.hang_up_on_machines,
     )  # fmt: skip
 
 

@@ -208,7 +208,7 @@ def build(settings: Settings, store: Store) -> TwilioProvider:
     return TwilioProvider(
         c("TWILIO_ACCOUNT_SID"), c("TWILIO_AUTH_TOKEN"), c("TWILIO_FROM"),
         timeout=settings.provider_timeout, ttl=settings.otp_ttl,
-        detect_machines=settings.otp_voice_machine == "hangup",
+        detect_machines=settings.hang_up_on_machines,
         messaging_service=c("TWILIO_MESSAGING_SERVICE_SID"),
     )  # fmt: skip
 
