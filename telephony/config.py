@@ -124,6 +124,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         problems.add(ConfigError("SECRET_KEY", "must be at least 16 characters"))
     # An optional setting is checked whenever it is set, even for a provider not in use.
     optional = {n: take(partial(_provider_setting, raw, s), "") for n, s in _SETTINGS.items() if not s.required}
+    checked = dict(optional)  # each provider setting as its check left it (our numbers in E.164)
     for name in sorted({n for p in sms + voice for n in PROVIDER_SETTINGS[p]}):
         setting, provider = _SETTINGS[name], _who_uses(name, sms, voice)
         if setting.sms_alternative and optional.get(setting.sms_alternative) and provider not in voice:
@@ -131,7 +132,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         if not raw.get(name, "").strip():
             problems.add(ConfigError(name, f"is required when {provider} is a provider"))
         else:
-            take(partial(_provider_setting, raw, setting), "")
+            checked[name] = take(partial(_provider_setting, raw, setting), "")
     public_base_url = take(lambda: _base_url(raw), "http://127.0.0.1:5000")
     if env == "development" and not api_keys and not _loopback(public_base_url):
         problems.add(_open_api(public_base_url))
@@ -166,7 +167,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         trust_proxy=take(lambda: _int(raw, "TRUST_PROXY", 0, 0, 5), 0),
         demo_enabled=not production or take(lambda: _bool(raw, "DEMO_ENABLED", False), False),
         port=take(lambda: _int(raw, "PORT", 5000, 1, 65535), 5000),
-        credentials={n: raw.get(n, "").strip() for n in _SETTINGS},
+        credentials={n: value for n, value in checked.items() if value},
         allowed_number_types=take(lambda: _number_types(raw), frozenset()),
         metrics_token=raw.get("METRICS_TOKEN", "").strip(),
         default_region=take(lambda: _region(raw), None),

@@ -88,3 +88,11 @@ def test_the_no_javascript_answer_to_a_bad_number_says_what_the_form_takes(make_
     client = make_app(OTP_DEFAULT_REGION="US").test_client()
     page = client.post("/request-auth", data={"number": "12"}, headers={"Accept": "text/html"})
     assert page.status_code == 400 and "or a US number" in page.get_data(as_text=True)
+
+
+def test_the_caller_number_reaches_the_carrier_as_config_checked_it(twilio_api: responses.RequestsMock) -> None:
+    """Config accepts `+1 (500) 555-0006` for TWILIO_FROM by parsing it; the adapter gets that parse."""
+    config = {**BASE_CONFIG, "OTP_PROVIDER": "twilio", **TWILIO, "TWILIO_FROM": "+1 (500) 555-0006"}
+    assert create_app(config).test_client().post("/v1/verifications", json={"to": "+14155550100"}).status_code == 201
+    [message] = sent(twilio_api, "Messages")
+    assert message["From"] == ["+15005550006"]

@@ -16,7 +16,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 
 from telephony.errors import ProviderError
-from telephony.phone import to_e164
 from telephony.providers import http
 from telephony.providers.base import (
     InboundSms,
@@ -90,7 +89,7 @@ class FlowrouteProvider:
         self._session.auth = (access_key, secret_key)
         self._session.headers.update({"Content-Type": JSON_API, "Accept": JSON_API})
         self._timeout = timeout
-        self._from = _digits(to_e164(caller))
+        self._from = _digits(caller)
         self._secret = webhook_secret
 
     def send_sms(self, to: str, body: str, *, status_url: str | None) -> str:

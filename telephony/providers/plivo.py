@@ -19,7 +19,6 @@ from plivo import exceptions
 from plivo.utils.signature_v3 import construct_post_url, get_signature_v3, validate_v3_signature
 
 from telephony.errors import ConfigError, ProviderError
-from telephony.phone import to_e164
 from telephony.providers import http
 from telephony.providers.base import (
     InboundSms,
@@ -90,7 +89,7 @@ class PlivoProvider:
         except exceptions.AuthenticationError:
             raise ConfigError("PLIVO_AUTH_ID", "must be 20 characters starting with MA or SA") from None
         self._token = auth_token
-        self._from = to_e164(caller)
+        self._from = caller
 
     def _client(self) -> plivo.RestClient:
         # One client per thread: the SDK keeps per-request state (base URI, voice retry count) on it.

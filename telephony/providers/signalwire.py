@@ -15,7 +15,6 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from twilio.request_validator import RequestValidator
 
-from telephony.phone import to_e164
 from telephony.providers import http, twilio
 from telephony.providers.base import FormData, InboundSms, ProviderSpec, Setting, StatusReport, WebhookRequest
 
@@ -59,7 +58,7 @@ class SignalWireProvider:
         self._session.headers["Accept"] = "application/json"
         self._timeout = timeout
         self._validator = RequestValidator(signing_key)
-        self._from = to_e164(caller)
+        self._from = caller
         self._validity = str(max(1, min(ttl, 172800)))
         # Synchronous detection, as Twilio's: the answer request then says who picked up (AnsweredBy).
         self._detect = [("MachineDetection", "Enable")] if detect_machines else []
