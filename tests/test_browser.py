@@ -209,16 +209,19 @@ def test_without_javascript_a_refused_code_leads_back(browser, base_url: str) ->
 
 
 def test_polling_stops_once_the_verification_is_decided(page, base_url: str) -> None:
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/demo/verifications/" in r.url else None)
     page.goto(base_url + "/")
     page.fill("#number", "+14155550151" if page.size_name == "desktop" else "+14155550152")
     page.click("#request-button")
     page.wait_for_selector("text=Your code was sent")
     code = re.search(r"\b(\d{6})\b", page.wait_for_selector(".outbox-text").inner_text()).group(1)
+    page.wait_for_timeout(2000)  # more than the 1.5 s between polls
+    assert polls  # while the verification is pending, the page does poll: the stop below means something
     page.fill("#auth_code", code)
     page.click("#validate-button")
     page.wait_for_selector("text=Success! The number is verified.")
     page.wait_for_timeout(300)  # a poll already under way may land
-    polls: list[str] = []
-    page.on("request", lambda r: polls.append(r.url) if "/demo/verifications/" in r.url else None)
+    polls.clear()
     page.wait_for_timeout(2000)  # more than the 1.5 s between polls
     assert polls == []
