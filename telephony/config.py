@@ -154,7 +154,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         otp_fallback_after=take(lambda: _int(raw, "OTP_FALLBACK_AFTER", 60, 5, 3600), 60),
         otp_voice_press_key=take(lambda: _bool(raw, "OTP_VOICE_PRESS_KEY", False), False),
         otp_voice_machine=take(lambda: _choice(raw, "OTP_VOICE_MACHINE", "hangup", ("hangup", "speak")), "hangup"),
-        provider_timeout=take(lambda: _float(raw, "PROVIDER_TIMEOUT", 5.0, 0.1, 60.0), 5.0),
+        provider_timeout=take(lambda: _float(raw, "PROVIDER_TIMEOUT", 3.0, 0.1, 60.0), 3.0),
         limit_number=take(lambda: _rules(raw, "OTP_LIMIT_NUMBER", "5/600,10/86400"), ()),
         limit_prefix=take(lambda: _rules(raw, "OTP_LIMIT_PREFIX", "30/3600"), ()),
         limit_country=take(lambda: _rules(raw, "OTP_LIMIT_COUNTRY", "1000/3600"), ()),

@@ -86,6 +86,7 @@ class FlowrouteProvider:
 
     def __init__(self, access_key: str, secret_key: str, caller: str, webhook_secret: str, *, timeout: float) -> None:
         self._session = requests.Session()
+        http.mount(self._session, "", API)
         self._session.auth = (access_key, secret_key)
         self._session.headers.update({"Content-Type": JSON_API, "Accept": JSON_API})
         self._timeout = timeout

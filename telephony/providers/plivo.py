@@ -75,9 +75,10 @@ class PlivoProvider:
 
     def __init__(
         self, auth_id: str, auth_token: str, caller: str, store: Store, *, timeout: float,
-        detect_machines: bool = True,
+        detect_machines: bool = True, api_url: str = "",
     ) -> None:  # fmt: skip
         self._credentials = (auth_id, auth_token)
+        self._api_url = api_url
         self._timeout = timeout
         self._store = store
         # Plivo's detection runs beside the answer URL, not before it: `hangup` ends the call when
@@ -85,17 +86,22 @@ class PlivoProvider:
         self._detect = {"machine_detection": "hangup"} if detect_machines else {}
         self._local = threading.local()
         try:
-            self._local.client = plivo.RestClient(auth_id, auth_token, timeout=timeout)
+            self._local.client = self._new_client()
         except exceptions.AuthenticationError:
             raise ConfigError("PLIVO_AUTH_ID", "must be 20 characters starting with MA or SA") from None
         self._token = auth_token
         self._from = caller
 
+    def _new_client(self) -> plivo.RestClient:
+        client = plivo.RestClient(*self._credentials, timeout=self._timeout)
+        http.mount(client.session, self._api_url, "https://api.plivo.com")
+        return client
+
     def _client(self) -> plivo.RestClient:
         # One client per thread: the SDK keeps per-request state (base URI, voice retry count) on it.
         client = getattr(self._local, "client", None)
         if client is None:
-            client = self._local.client = plivo.RestClient(*self._credentials, timeout=self._timeout)
+            client = self._local.client = self._new_client()
         client.voice_retry_count = 0  # the SDK leaves it raised after a failed call, skipping its retries
         return client
 
@@ -233,13 +239,16 @@ def build(settings: Settings, store: Store) -> PlivoProvider:
     return PlivoProvider(
         c("PLIVO_AUTH_ID"), c("PLIVO_AUTH_TOKEN"), c("PLIVO_FROM"), store,
         timeout=settings.provider_timeout,
-        detect_machines=settings.hang_up_on_machines,
+        detect_machines=settings.hang_up_on_machines, api_url=c("PLIVO_API_URL"),
     )  # fmt: skip
 
 
 SPEC = ProviderSpec(
     name="plivo",
-    settings=(Setting("PLIVO_AUTH_ID"), Setting("PLIVO_AUTH_TOKEN"), Setting("PLIVO_FROM", caller=True)),
+    settings=(
+        Setting("PLIVO_AUTH_ID"), Setting("PLIVO_AUTH_TOKEN"), Setting("PLIVO_FROM", caller=True),
+        Setting("PLIVO_API_URL", required=False, check=http.api_url_check),
+    ),
     channels=("sms", "call"),
     build=build,
     signing_key="PLIVO_AUTH_TOKEN",

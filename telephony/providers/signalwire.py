@@ -54,6 +54,7 @@ class SignalWireProvider:
         host = space.strip().removeprefix("https://").rstrip("/")
         self._api = f"https://{host}/api/laml/2010-04-01/Accounts/{project}"
         self._session = requests.Session()
+        http.mount(self._session, "", f"https://{host}")
         self._session.auth = (project, token)
         self._session.headers["Accept"] = "application/json"
         self._timeout = timeout

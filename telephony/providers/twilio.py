@@ -100,10 +100,13 @@ class TwilioProvider:
 
     def __init__(
         self, account_sid: str, auth_token: str, caller: str, *, timeout: float, ttl: int, detect_machines: bool = True,
-        messaging_service: str = "",
+        messaging_service: str = "", api_url: str = "",
     ) -> None:  # fmt: skip
         self._detect = {"machine_detection": "Enable"} if detect_machines else {}
-        self._client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
+        transport = TwilioHttpClient(timeout=timeout)
+        assert transport.session is not None  # pooled connections: the SDK's default
+        http.mount(transport.session, api_url, "https://api.twilio.com")
+        self._client = Client(account_sid, auth_token, http_client=transport)
         self._validator = RequestValidator(auth_token)
         self._from = caller
         # A Messaging Service picks the sender (a number of its pool, a short code, an alphanumeric
@@ -209,7 +212,7 @@ def build(settings: Settings, store: Store) -> TwilioProvider:
         c("TWILIO_ACCOUNT_SID"), c("TWILIO_AUTH_TOKEN"), c("TWILIO_FROM"),
         timeout=settings.provider_timeout, ttl=settings.otp_ttl,
         detect_machines=settings.hang_up_on_machines,
-        messaging_service=c("TWILIO_MESSAGING_SERVICE_SID"),
+        messaging_service=c("TWILIO_MESSAGING_SERVICE_SID"), api_url=c("TWILIO_API_URL"),
     )  # fmt: skip
 
 
@@ -224,6 +227,7 @@ SPEC = ProviderSpec(
             "TWILIO_FROM", caller=True, sms_alternative="TWILIO_MESSAGING_SERVICE_SID", check=_refuse_messaging_service
         ),
         Setting("TWILIO_MESSAGING_SERVICE_SID", required=False, check=_messaging_service_sid),
+        Setting("TWILIO_API_URL", required=False, check=http.api_url_check),
     ),
     channels=("sms", "call"),
     build=build,
