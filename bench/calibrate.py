@@ -1,12 +1,13 @@
 """What this machine allows at all: a Flask app with no project code, served and loaded as run.py does.
 
-    python bench/calibrate.py                  # the Procfile's worker model, 5 runs of 8 s
-    python bench/calibrate.py --workers 2 --runs 3
+    python bench/calibrate.py                  # the Procfile's server model, 5 runs of 8 s
+    python bench/calibrate.py --model sync-4 --runs 3
 
 The app has one route, /healthz, returning a constant JSON object (bench/bare_app.py). It runs under
-gunicorn with the worker options of the Procfile's `web:` line (or those given), loaded by the same wrk
-command and request replay as run.py, at 16 connections. Its p99 is the floor of any endpoint's
-p99 on this machine: if the bare app alone misses a latency target, no code of ours can meet it.
+a server model of bench/servers.py (the Procfile's by default), loaded by the same wrk command
+and request replay as run.py, at 16 connections (run.py measures it too, in the same run as ours).
+Its p99 is the floor of any endpoint's p99 on this machine: if the bare app alone misses a latency
+target, no code of ours can meet it.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ if __package__ in (None, ""):
 
 from bench import loadgen, seed
 from bench.common import clean_environ, free_port
-from bench.run import Gunicorn, gunicorn_command
+from bench.servers import MODELS, Served
 
-BARE_APP = "bench.bare_app:app"
+BARE_APP = "bench.bare_app:create_app()"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,16 +34,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--duration", type=float, default=8.0)
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--threads", type=int, default=2, help="load generator threads (2)")
-    p.add_argument("--workers", type=int, help="override the Procfile: gunicorn --workers")
-    p.add_argument("--worker-class", help="override the Procfile: sync or gthread")
-    p.add_argument("--worker-threads", type=int, help="override the Procfile: gunicorn --threads")
+    p.add_argument("--model", default="procfile", choices=list(MODELS), help="server model (bench/servers.py)")
     args = p.parse_args(argv)
     port = free_port()
-    # The Procfile's gunicorn options, as run.py builds them, with the bare app in place of ours.
-    command = [BARE_APP if part == "app:create_app()" else part for part in gunicorn_command(args, port)]
-    print("gunicorn:", " ".join(command))
-    server = Gunicorn(command, clean_environ({}), Path(tempfile.mkdtemp(prefix="bench-bare-")) / "gunicorn.log")
-    server.start(port)
+    command = MODELS[args.model].argv(BARE_APP, port)
+    print("server:", " ".join(command))
+    server = Served(command, clean_environ({}), port, Path(tempfile.mkdtemp(prefix="bench-bare-")) / "server.log")
+    server.start()
     try:
         with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as f:
             f.write(seed.line("GET", "/healthz") + "\n")

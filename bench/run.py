@@ -1,26 +1,26 @@
-"""The benchmark: one command, everything started here and stopped here.
+"""The benchmark: one command, everything started here and stopped here (at most 15 minutes).
 
-    python bench/run.py                      # the Procfile's web: line as it is (~6 minutes)
-    python bench/run.py --workers 2 --worker-class gthread --worker-threads 4 --label gthread-2x4
+    python bench/run.py                         # everything, the Procfile's server model for the tables
+    python bench/run.py --models sync-4,granian-2x64 --skip-peers --label try
 
-It starts a redis-server of its own (free loopback port, no persistence) and the app under gunicorn
-with the Procfile's `web:` command (plus `--bind 127.0.0.1:<free port>`, and the worker options
-given here, if any), counts Redis round trips per operation in-process, then drives load with wrk
-(bench/replay.lua; a Python load generator when wrk is missing), every run bounded in time:
+It starts a redis-server of its own (free loopback port, no persistence) and `bench/fake_provider.py`
+(the Twilio and Plivo REST APIs, answering after 300 ms, 1 % after 2 s), then:
 
-- a warm-up run of each endpoint, then `--runs` rounds; each round runs every endpoint once (the
-  order rotates), /healthz included (and /readyz: one Redis round trip and nothing else, the
-  best any one-round-trip endpoint can do), so each endpoint's ratio to the ceiling comes from
-  the same round; the table gives medians over rounds (and min-max);
-- requests that change state use fresh verifications: each right check, answer URL and receipt
-  of a run is for a verification of its own (seed.py writes them just before the run), wrong
-  checks share verifications allowing 100 wrong codes each; after each run the effects are read
-  back from Redis (approved, spoken, delivered, wrong codes counted) and compared with wrk's count;
-- then check latency with 1k and with 1M pending verifications (HTTP and in-process), and the
-  memory per pending verification (100k written).
+1. counts Redis round trips per operation, in-process;
+2. real-world load (bench/realworld.py) under each server model of `--models` (bench/servers.py):
+   starts through the real adapters to the fake provider, alone, then beside checks and webhooks,
+   then with Twilio stalled at 4 s;
+3. under the Procfile's server model: `--runs` rounds over /healthz, /readyz (one Redis PING and
+   nothing else: the one-round-trip floor), wrong and right checks, answer URLs and receipts, each
+   endpoint's ratio taken to /readyz and /healthz of the same round, every state change read back
+   from Redis and compared with wrk's count;
+4. a Flask app with no code of ours (bench/bare_app.py) under the same server and load: the p99
+   floor of this machine;
+5. the SignalWire tutorial's /validate-auth against ours at 1k, 100k and 1M pending (bench/peers/);
+6. with `--scale`: check latency with 1k and 1M pending, and memory per pending verification.
 
-Results: printed, and written to bench/out/<label>.json and .md. Everything started is stopped at
-the end (by pid), also on Ctrl-C.
+It prints PASS or MISS for each target of bench/RESULTS.md and writes bench/out/<label>.json and
+.md. Everything started is stopped at the end (by process group), also on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -37,9 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -47,20 +46,21 @@ if __package__ in (None, ""):
 
 import redis
 
-from bench import loadgen, memory, roundtrips, seed
+from bench import loadgen, memory, realworld, roundtrips, seed
+from bench.calibrate import BARE_APP
 from bench.common import (
     CLK_TCK,
     ROOT,
     RedisServer,
     app_settings,
     busy_ticks,
-    children,
     children_ticks,
     clean_environ,
     cpu_ticks,
     free_port,
-    stop_process_group,
 )
+from bench.fake_provider import FakeProvider
+from bench.servers import APP, MODELS, Served
 from telephony.codes import CodeVault
 from telephony.config import load_settings
 from telephony.store import keys
@@ -70,13 +70,17 @@ TITLES = {
     "healthz": "GET /healthz (ceiling)",
     "readyz": "GET /readyz (one Redis round trip, nothing else: the floor's reference)",
     "start": "POST /v1/verifications (console)",
+    "bare": "bare Flask app, /healthz (no code of ours: the p99 floor)",
     "check_wrong": "check, wrong code",
     "check_right": "check, right code (approves)",
     "answer": "answer URL (Twilio, signed)",
     "receipt": "delivery receipt (Twilio, signed)",
 }
-TARGET_RATIO = {"check_wrong": 0.65, "check_right": 0.65, "answer": 0.5, "receipt": 0.5, "start": 0.45}
-P99_LIMIT_MS = 25.0
+# Each against /readyz of the same round: one Redis round trip and nothing else.
+TARGET_TO_FLOOR = {"check_wrong": 0.9, "check_right": 0.9, "answer": 0.9}
+P99_TO_BARE = 1.5  # a check's p99 at 16 connections, against the bare Flask app's in the same run
+MIN_STARTS = 100.0  # per second with the 300 ms provider, on this 2-core machine
+ENDPOINTS = ["healthz", "readyz", "check_wrong", "check_right", "answer", "receipt"]
 WRONG_CHECKS_PER_VERIFICATION = 80  # of the 100 allowed (OTP_MAX_CHECKS)
 
 
@@ -101,53 +105,6 @@ class Sample:
     phase: str = "main"
 
 
-@dataclass
-class Gunicorn:
-    command: list[str]
-    env: dict[str, str]
-    log: Path
-    process: subprocess.Popen | None = None
-
-    def start(self, port: int) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command, cwd=ROOT, env=self.env, stdout=log, stderr=log,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"gunicorn did not start; see {self.log}")
-            time.sleep(0.1)
-        time.sleep(0.5)  # every worker booted
-
-    def pids(self) -> list[int]:
-        assert self.process is not None
-        return [self.process.pid, *children(self.process.pid)]
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process_group(self.process)
-            self.process = None
-
-
-def procfile_command() -> list[str]:
-    """The Procfile's web: command, with `gunicorn` run from this Python."""
-    for raw in (ROOT / "Procfile").read_text().splitlines():
-        if raw.startswith("web:"):
-            argv = shlex.split(raw.removeprefix("web:"))
-            if argv[0] == "gunicorn":
-                return [sys.executable, "-m", "gunicorn", *argv[1:]]
-            return argv
-    raise SystemExit("Procfile has no web: line")
-
-
 class Bench:
     def __init__(self, args: argparse.Namespace, redis_server: RedisServer, workdir: Path, db: int = 0) -> None:
         self.args = args
@@ -164,7 +121,7 @@ class Bench:
         self.estimate: dict[str, float] = {}
         self.next_number = 1000  # seeded verifications get numbers the starts do not use
         self.redis_pid = redis_server.process.pid if redis_server.process else 0
-        self.gunicorn: Gunicorn | None = None
+        self.server: Served | None = None
         self.fixed: dict[str, list[str]] = {}  # requests reused by every run (the scale part)
 
     # --- requests per endpoint ----------------------------------------------------------------
@@ -184,7 +141,7 @@ class Bench:
     def prepare(self, endpoint: str) -> tuple[Iterable[str], list[seed.Seeded] | None]:
         if endpoint in self.fixed:
             return self.fixed[endpoint], None
-        if endpoint == "healthz":
+        if endpoint in ("healthz", "bare"):
             return seed.healthz_lines(), None
         if endpoint == "readyz":
             return seed.readyz_lines(), None
@@ -237,8 +194,8 @@ class Bench:
         lines, pool = self.prepare(endpoint)
         request_file = self.workdir / f"{endpoint}-{self.port}.tsv"
         request_file.write_text("\n".join(lines) + "\n")
-        assert self.gunicorn is not None
-        pids = self.gunicorn.pids()
+        assert self.server is not None
+        pids = self.server.pids()
         if self.args.quiet_wait:
             self.wait_quiet()
         else:
@@ -287,9 +244,10 @@ class Row:
     rps: float
     rps_min: float
     rps_max: float
-    ratio: float
-    ratio_min: float
-    ratio_max: float
+    ratio: float  # to /healthz of the same round
+    to_floor: float  # to /readyz of the same round (one Redis round trip, nothing else)
+    to_floor_min: float
+    to_floor_max: float
     p50_ms: float
     p99_ms: float
     p99_max_ms: float
@@ -299,20 +257,21 @@ class Row:
     errors: int
     other_cores: float = 0.0
     effects: str = ""
-    verdict: list[str] = field(default_factory=list)
 
 
 def summarise(samples: list[Sample], phase: str) -> list[Row]:
     timed = [s for s in samples if s.round >= 0 and s.phase == phase]
     ceiling = {s.round: s.rps for s in timed if s.endpoint == "healthz"}
+    floor = {s.round: s.rps for s in timed if s.endpoint == "readyz"}
     rows = []
     for endpoint in dict.fromkeys(s.endpoint for s in timed):
         mine = [s for s in timed if s.endpoint == endpoint]
-        ratios = [s.rps / ceiling[s.round] for s in mine if ceiling.get(s.round)]
+        ratios = [s.rps / ceiling[s.round] for s in mine if ceiling.get(s.round)] or [0.0]
+        to_floor = [s.rps / floor[s.round] for s in mine if floor.get(s.round)] or [0.0]
         rps = [s.rps for s in mine]
         row = Row(
-            endpoint, phase, statistics.median(rps), min(rps), max(rps),
-            statistics.median(ratios), min(ratios), max(ratios),
+            endpoint, phase, statistics.median(rps), min(rps), max(rps), statistics.median(ratios),
+            statistics.median(to_floor), min(to_floor), max(to_floor),
             statistics.median(s.p50_ms for s in mine), statistics.median(s.p99_ms for s in mine),
             max(s.p99_ms for s in mine), statistics.median(s.worker_cpu_us for s in mine),
             statistics.median(s.redis_cpu_us for s in mine), sum(s.non_2xx for s in mine),
@@ -321,29 +280,49 @@ def summarise(samples: list[Sample], phase: str) -> list[Row]:
         checked = [s for s in mine if s.effects is not None]
         if checked:
             row.effects = f"{sum(s.effects or 0 for s in checked)}/{sum(s.requests for s in checked)}"
-        if endpoint in TARGET_RATIO and phase == "main":
-            ok = row.ratio >= TARGET_RATIO[endpoint]
-            row.verdict.append(f"ratio ≥ {TARGET_RATIO[endpoint]}: {'met' if ok else 'MISSED'}")
-        if endpoint != "healthz":
-            ok = row.p99_ms < P99_LIMIT_MS
-            row.verdict.append(f"p99 < {P99_LIMIT_MS:g} ms: {'met' if ok else 'MISSED'}")
         rows.append(row)
     return rows
 
 
 def markdown(rows: list[Row], title: Callable[[Row], str]) -> str:
-    out = ["| endpoint | req/s median (min-max) | ratio to ceiling median (min-max) | p50 ms | p99 ms median (max)"
-           " | CPU µs/req gunicorn + redis | non-2xx / errors | other load (cores, max) | effects | targets |",
+    out = ["| endpoint | req/s median (min-max) | to /readyz median (min-max) | to /healthz | p50 ms"
+           " | p99 ms median (max) | CPU µs/req server + redis | non-2xx / errors | other load (cores, max)"
+           " | effects |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for r in rows:
         out.append(
-            f"| {title(r)} | {r.rps:,.0f} ({r.rps_min:,.0f}-{r.rps_max:,.0f}) | **{r.ratio:.2f}** "
-            f"({r.ratio_min:.2f}-{r.ratio_max:.2f}) | {r.p50_ms:.2f} | {r.p99_ms:.2f} ({r.p99_max_ms:.2f}) | "
-            f"{r.worker_cpu_us:.0f} + {r.redis_cpu_us:.0f} | {r.non_2xx} / {r.errors} | {r.other_cores:.2f} | "
-            f"{r.effects or '—'} | "
-            f"{'; '.join(r.verdict) or '—'} |"
+            f"| {title(r)} | {r.rps:,.0f} ({r.rps_min:,.0f}-{r.rps_max:,.0f}) | **{r.to_floor:.2f}** "
+            f"({r.to_floor_min:.2f}-{r.to_floor_max:.2f}) | {r.ratio:.2f} | {r.p50_ms:.2f} | "
+            f"{r.p99_ms:.2f} ({r.p99_max_ms:.2f}) | {r.worker_cpu_us:.0f} + {r.redis_cpu_us:.0f} | "
+            f"{r.non_2xx} / {r.errors} | {r.other_cores:.2f} | {r.effects or '—'} |"
         )
     return "\n".join(out)
+
+
+def targets(result: dict) -> list[tuple[str, bool, str]]:
+    """(target, met, what was measured) for every target of bench/RESULTS.md this run measured."""
+    out: list[tuple[str, bool, str]] = []
+    rows = {r["endpoint"]: r for r in result["rows"] if r["phase"] == "main"}
+    for endpoint, share in TARGET_TO_FLOOR.items():
+        if endpoint in rows:
+            r = rows[endpoint]
+            out.append((f"{endpoint}: ≥ {share:g} of /readyz's req/s", r["to_floor"] >= share,
+                        f"{r['to_floor']:.2f} (rounds {r['to_floor_min']:.2f}-{r['to_floor_max']:.2f})"))  # fmt: skip
+    trips = {c["operation"]: c["round_trips"] for c in result["roundtrips"]}
+    for operation in ("check (wrong)", "check (right)", "answer URL"):
+        out.append((f"{operation}: one Redis round trip", trips.get(operation) == 1, str(trips.get(operation))))
+    if "check_wrong" in rows and "bare" in rows:
+        check, bare = rows["check_wrong"]["p99_ms"], rows["bare"]["p99_ms"]
+        factor = check / max(bare, 1e-9)
+        factor = check / max(bare, 1e-9)
+        out.append((f"check p99 at {result['args']['connections']} connections ≤ {P99_TO_BARE:g}x the bare app's",
+                    check <= P99_TO_BARE * bare, f"{check:.1f} ms vs {bare:.1f} ms ({factor:.2f}x)"))  # fmt: skip
+    for model, phases in result.get("realworld", {}).items():
+        loaded = [realworld.Phase(**{**p, "kinds": {k: realworld.Kind(**v) for k, v in p["kinds"].items()}})
+                  for p in phases]  # fmt: skip
+        for name, met, measured in realworld.verdicts(loaded, result["provider_timeout"], MIN_STARTS):
+            out.append((f"{model}: {name}", met, measured))
+    return out
 
 
 def versions() -> dict[str, str]:
@@ -389,17 +368,21 @@ def machine() -> dict[str, str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration", type=float, default=8.0, help="seconds per measured run (8)")
+    p.add_argument("--duration", type=float, default=6.0, help="seconds per measured run (6)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of the warm-up run per endpoint (2)")
     p.add_argument("--runs", type=int, default=3, help="rounds over every endpoint (3)")
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--threads", type=int, default=2, help="load generator threads (2)")
-    p.add_argument("--workers", type=int, help="override the Procfile: gunicorn --workers")
-    p.add_argument("--worker-class", help="override the Procfile: sync or gthread")
-    p.add_argument("--worker-threads", type=int, help="override the Procfile: gunicorn --threads")
+    p.add_argument("--model", default="procfile", choices=list(MODELS),
+                   help="the server model of the endpoint table (bench/servers.py)")  # fmt: skip
+    p.add_argument("--models", default=",".join(DEFAULT_MODELS),
+                   help="server models under real-world load, comma-separated ('' skips it)")  # fmt: skip
+    p.add_argument("--realworld-duration", type=float, default=6.0, help="seconds per real-world phase (6)")
+    p.add_argument("--start-connections", type=int, default=48, help="starts in flight at once (48)")
+    p.add_argument("--skip-peers", action="store_true", help="no seed-versus-ours comparison")
+    p.add_argument("--scale", action="store_true", help="also check latency at 1k / 1M pending and memory")
     p.add_argument("--scale-duration", type=float, default=5.0, help="seconds per run at 1k / 1M pending (5)")
     p.add_argument("--pending", type=int, default=1_000_000, help="verifications pending in the large case")
-    p.add_argument("--skip-scale", action="store_true", help="only the endpoint table and round trips")
     p.add_argument("--quiet-wait", type=float, default=0.0,
                    help="on a shared machine: wait up to this many seconds before each run for other"
                         " processes to go quiet (0: do not wait)")  # fmt: skip
@@ -407,15 +390,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def gunicorn_command(args: argparse.Namespace, port: int) -> list[str]:
-    command = [*procfile_command(), "--bind", f"127.0.0.1:{port}"]
-    if args.workers:
-        command += ["--workers", str(args.workers)]
-    if args.worker_class:
-        command += ["--worker-class", args.worker_class]
-    if args.worker_threads:
-        command += ["--threads", str(args.worker_threads)]
-    return command
+DEFAULT_MODELS = ["procfile", "sync-4", "gthread-4x32", "gevent-4", "granian-2x64"]
+
+
+def served(bench: Bench, args: argparse.Namespace, target: str, name: str) -> Served:
+    command = MODELS[args.model].argv(target, bench.port)
+    return Served(command, clean_environ(bench.config), bench.port, bench.workdir / f"{name}.log")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -425,33 +405,51 @@ def main(argv: list[str] | None = None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     OUT.mkdir(exist_ok=True)
     print(f"load generator: {versions()['load generator']}; work files in {workdir}")
-    with RedisServer() as server:
+    with RedisServer() as server, FakeProvider() as provider:
         bench = Bench(args, server, workdir)
         print("round trips per operation (in-process, counted at the redis-py connection):")
         trips = roundtrips.measure(server.url, http_port=bench.port)
         print(roundtrips.table(trips))
         memory.flush(server.client())
-        command = gunicorn_command(args, bench.port)
-        bench.gunicorn = Gunicorn(command, clean_environ(bench.config), workdir / "gunicorn.log")
-        print("gunicorn:", shlex.join(command))
-        result: dict = {"machine": machine(), "versions": versions(), "args": vars(args), "gunicorn": command,
-                        "revision": revision(),
+        command = MODELS[args.model].argv(APP, bench.port)
+        result: dict = {"machine": machine(), "versions": versions(), "args": vars(args), "server": command,
+                        "revision": revision(), "provider_timeout": bench.settings.provider_timeout,
                         "wrk": loadgen.wrk_command(bench.base, Path("<requests.tsv>"), duration=args.duration,
                                                    connections=args.connections, threads=args.threads)}  # fmt: skip
         result["roundtrips"] = [
             {"operation": c.operation, "round_trips": c.n, "commands": c.trips, "status": c.status} for c in trips
         ]
+        if args.models:
+            world = realworld.RealWorld(server, provider, workdir, duration=args.realworld_duration,
+                                        start_connections=args.start_connections)  # fmt: skip
+            result["realworld"] = {}
+            for name in args.models.split(","):
+                result["realworld"][name] = realworld.as_json(world.run_model(MODELS[name]))
+            memory.flush(server.client())
+        print("server:", shlex.join(command))
+        bench.server = served(bench, args, APP, "app")
         try:
-            bench.gunicorn.start(bench.port)
-            workers = len(bench.gunicorn.pids()) - 1
-            print(f"gunicorn up: {workers} worker process(es)")
-            result["worker_processes"] = workers
-            for endpoint in seed.KINDS:  # /healthz first: its rate sizes the other pools
+            bench.server.start()
+            result["server_processes"] = len(bench.server.pids())
+            for endpoint in ENDPOINTS:  # /healthz first: its rate sizes the other pools
                 bench.run_one(endpoint, -1, args.warmup)
-            bench.rounds(seed.KINDS, args.runs, args.duration)
+            bench.rounds(ENDPOINTS, args.runs, args.duration)
         finally:
-            bench.gunicorn.stop()
-        if not args.skip_scale:
+            bench.server.stop()
+        # The p99 floor: the same server and load, and an app with one constant route.
+        bench.server = served(bench, args, BARE_APP, "bare")
+        try:
+            bench.server.start()
+            bench.run_one("bare", -1, args.warmup)
+            for r in range(args.runs):
+                bench.run_one("bare", r, args.duration)
+        finally:
+            bench.server.stop()
+        if not args.skip_peers:
+            from bench.peers import compare
+
+            result["peers"] = compare.run(server)
+        if args.scale:
             result["scale"] = scale(bench, args)
             mem = memory.measure_memory(server.url)
             result["memory"] = asdict(mem)
@@ -462,10 +460,12 @@ def main(argv: list[str] | None = None) -> None:
         if any(s.phase == phase for s in bench.samples):
             result["rows"] += [asdict(r) for r in summarise(bench.samples, phase)]
     result["seconds"] = round(time.monotonic() - began)
+    result["targets"] = [{"target": t, "met": m, "measured": x} for t, m, x in targets(result)]
     text = report(result)
     (OUT / f"{args.label}.json").write_text(json.dumps(result, indent=1, default=str))
     (OUT / f"{args.label}.md").write_text(text)
     print(text)
+    print_targets(result)
     print(f"written: {OUT / (args.label + '.md')} and .json ({result['seconds']} s in all)")
 
 
@@ -486,13 +486,12 @@ def scale(bench: Bench, args: argparse.Namespace) -> dict:
         side = Bench(args, bench.redis_server, bench.workdir, db=db)
         side.estimate = dict(bench.estimate)
         side.fixed["check_wrong"] = list(seed.check_lines(side._seed(size), right=False))
-        side.gunicorn = Gunicorn(gunicorn_command(args, side.port), clean_environ(side.config),
-                                 bench.workdir / f"gunicorn-{phase}.log")  # fmt: skip
+        side.server = served(side, args, APP, f"app-{phase}")
         sides.append((side, phase))
     try:
         for side, _ in sides:
-            assert side.gunicorn is not None
-            side.gunicorn.start(side.port)
+            assert side.server is not None
+            side.server.start()
         for side, phase in sides:
             side.run_one("check_wrong", -1, args.warmup, phase)
         for r in range(args.runs):
@@ -503,8 +502,8 @@ def scale(bench: Bench, args: argparse.Namespace) -> dict:
                     sample.round = r
     finally:
         for side, _ in sides:
-            if side.gunicorn is not None:
-                side.gunicorn.stop()
+            if side.server is not None:
+                side.server.stop()
     for side, _ in sides:
         bench.samples += [s for s in side.samples if s.round >= 0]
     pending = [memory.pending_count(small_url), memory.pending_count(large_url)]
@@ -518,11 +517,23 @@ def report(result: dict) -> str:
     rows = [Row(**r) for r in result["rows"]]
     lines = [f"Commit: {result.get('revision')}", f"Machine: {', '.join(result['machine'].values())}",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()),
-             f"gunicorn: `{shlex.join(result['gunicorn'][2:])}` ({result.get('worker_processes')} worker processes)",
+             f"server: `{shlex.join(result['server'][2:])}` ({result.get('server_processes')} processes)",
              f"load: `{shlex.join(result['wrk'])}`", ""]  # fmt: skip
+    lines += ["Targets:", "", "| | target | measured |", "| --- | --- | --- |"]
+    lines += [f"| {'PASS' if t['met'] else '**MISS**'} | {t['target']} | {t['measured']} |" for t in result["targets"]]
+    if result.get("realworld"):
+        phases = [realworld.Phase(**{**p, "kinds": {k: realworld.Kind(**v) for k, v in p["kinds"].items()}})
+                  for ps in result["realworld"].values() for p in ps]  # fmt: skip
+        lines += ["", "Real-world load (bench/realworld.py; starts through the adapters to the fake provider):", "",
+                  realworld.markdown(phases)]  # fmt: skip
+    lines += ["", f"Endpoints under `{result['args']['model']}`, {result['args']['connections']} connections:", ""]
     lines.append(markdown([r for r in rows if r.phase == "main"], lambda r: TITLES[r.endpoint]))
     lines += ["", "Round trips per operation:", "", roundtrips.table(
         [roundtrips.Count(c["operation"], c["commands"], c["status"]) for c in result["roundtrips"]])]  # fmt: skip
+    if "peers" in result:
+        from bench.peers import compare
+
+        lines += ["", compare.markdown(result["peers"])]
     if "scale" in result:
         sc = result["scale"]
         lines += ["", f"Check latency with few and many pending verifications ({sc['pending_small_http']:,} and"
@@ -535,6 +546,11 @@ def report(result: dict) -> str:
             m["longest_field"] = tuple(m["longest_field"])
             lines.append(memory.report(memory.Memory(**m), small, large))
     return "\n".join(lines) + "\n"
+
+
+def print_targets(result: dict) -> None:
+    for t in result["targets"]:
+        print(f"{'PASS' if t['met'] else 'MISS'}  {t['target']}: {t['measured']}")
 
 
 if __name__ == "__main__":
