@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import secrets
 
@@ -39,21 +40,26 @@ class CodeVault:
         self._mac_keys = [_derive(s, b"otp code mac v1") for s in secrets_in_order]
         self._ciphers = [AESGCM(_derive(s, b"otp code encryption v1")) for s in secrets_in_order]
 
-    def mac(self, verification_id: str, code: str, *, key_index: int = 0) -> str:
-        """MAC of a candidate code for one verification (128 bits, base64url: 22 characters)."""
+    def mac(self, verification_id: str, code: str, *, key_index: int = 0, binding: tuple[str, str] = ("", "")) -> str:
+        """MAC of a candidate code for one verification (128 bits, base64url: 22 characters).
+
+        A `binding` (PSD2: the amount and the payee) is part of what is MACed, so a code started
+        for one transaction never passes a check that names another."""
         message = f"{verification_id}:{code}".encode()
+        if any(binding):
+            message += b"\x1f" + json.dumps(list(binding)).encode()
         digest = hmac.new(self._mac_keys[key_index], message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:MAC_BYTES]).decode().rstrip("=")
 
-    def candidate_macs(self, verification_id: str, code: str) -> list[str]:
+    def candidate_macs(self, verification_id: str, code: str, binding: tuple[str, str] = ("", "")) -> list[str]:
         """The candidate's MAC under every key, current first (what a store compares against)."""
-        return [self.mac(verification_id, code, key_index=i) for i in range(len(self._mac_keys))]
+        return [self.mac(verification_id, code, key_index=i, binding=binding) for i in range(len(self._mac_keys))]
 
-    def seal(self, verification_id: str, code: str) -> tuple[str, str]:
+    def seal(self, verification_id: str, code: str, binding: tuple[str, str] = ("", "")) -> tuple[str, str]:
         """(mac, encrypted copy) to store for a freshly drawn code."""
         nonce = os.urandom(12)
         sealed = nonce + self._ciphers[0].encrypt(nonce, code.encode(), verification_id.encode())
-        return self.mac(verification_id, code), base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+        return self.mac(verification_id, code, binding=binding), base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
     def open(self, verification_id: str, sealed: str) -> str:
         """Decrypt a stored copy; raises ValueError if no configured key opens it."""

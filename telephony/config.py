@@ -74,6 +74,7 @@ class Settings:
     metrics_token: str = field(default="", repr=False)
     default_region: str | None = None
     webotp_domain: str | None = None  # OTP_WEBOTP_DOMAIN: SMS end with `@<domain> #<code>`
+    account_sid: str = "AC" + "0" * 32  # ACCOUNT_SID: the /v2 API's account (its HTTP Basic user name)
 
     @property
     def hang_up_on_machines(self) -> bool:
@@ -172,6 +173,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         metrics_token=raw.get("METRICS_TOKEN", "").strip(),
         default_region=take(lambda: _region(raw), None),
         webotp_domain=take(lambda: _webotp_domain(raw), None),
+        account_sid=take(lambda: _account_sid(raw), "AC" + "0" * 32),
     )
     if production:
         problems.extend(_refuse_weak_production(settings))
@@ -432,3 +434,10 @@ def _e164(name: str, value: str) -> str:
         if value.isalnum() and not value.isdigit():
             why += "; an alphanumeric sender ID cannot place calls or receive replies"
         raise ConfigError(name, why) from None
+
+
+def _account_sid(raw: Mapping[str, str]) -> str:
+    value = raw.get("ACCOUNT_SID", "").strip() or "AC" + "0" * 32
+    if not re.fullmatch(r"AC[0-9a-f]{32}", value):
+        raise ConfigError("ACCOUNT_SID", f"must be AC followed by 32 hex digits (got {value!r})")
+    return value

@@ -77,8 +77,20 @@ class RateLimited(ServiceError):
     code, status = "rate_limited", 429
 
 
+class SendsExhausted(RateLimited):
+    """Every send of a verification is used (or the number's own send limit is reached)."""
+
+
+class PumpingBlocked(RateLimited):
+    """The number's prefix is blocked by the SMS-pumping guard."""
+
+
 class MaxAttempts(ServiceError):
     code, status = "max_attempts_reached", 429
+
+
+class LandlineRefused(InvalidRequest):
+    """An SMS to a landline, refused because the /v2 service skips them (Twilio's 60205)."""
 
 
 class OptedOut(ServiceError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from telephony.errors import NotPending, OptedOut, RateLimited
+from telephony.errors import NotPending, OptedOut, RateLimited, SendsExhausted
 from telephony.models import SHORT_TEXT, Attempt, Channel, Mode, SendStatus, Status, Verification
 
 
@@ -103,11 +103,16 @@ class Cancel:
 
 
 @dataclass(frozen=True)
+class Approve:
+    """The application approves a pending verification itself (Twilio's `Status=approved`)."""
+
+
+@dataclass(frozen=True)
 class FallbackTimer:
     pass
 
 
-Event = Receipt | SendAccepted | SendFailed | Resend | Cancel | FallbackTimer
+Event = Receipt | SendAccepted | SendFailed | Resend | Cancel | Approve | FallbackTimer
 
 
 @dataclass(frozen=True)
@@ -200,7 +205,7 @@ def _resend(v: Verification, e: Resend, ctx: Context) -> Step:
     if channel == Channel.SMS and ctx.sms_opted_out:
         raise OptedOut("This number replied STOP; it gets no SMS until it replies START.")
     if v.sends_left == 0:
-        raise RateLimited("No sends left for this verification.", retry_after=_until(v.expires_at, ctx.now))
+        raise SendsExhausted("No sends left for this verification.", retry_after=_until(v.expires_at, ctx.now))
     wait = resend_wait(v, channel, ctx)
     if wait:
         raise RateLimited(f"Wait {wait} s before sending again on this channel.", retry_after=wait)
@@ -209,6 +214,10 @@ def _resend(v: Verification, e: Resend, ctx: Context) -> Step:
 
 def _cancel(v: Verification, e: Cancel, ctx: Context) -> Step:
     return Step(v.with_changes(status=Status.CANCELED))
+
+
+def _approve(v: Verification, e: Approve, ctx: Context) -> Step:
+    return Step(v.with_changes(status=Status.APPROVED))
 
 
 def _timer(v: Verification, e: FallbackTimer, ctx: Context) -> Step:
@@ -237,6 +246,7 @@ _PENDING: dict[type, Rule] = {
     SendFailed: _failed,
     Resend: _resend,
     Cancel: _cancel,
+    Approve: _approve,
     FallbackTimer: _timer,
 }
 _CLOSED: dict[type, Rule] = {
@@ -247,6 +257,7 @@ _CLOSED: dict[type, Rule] = {
     SendFailed: _failed_closed,
     Resend: _refuse,
     Cancel: _refuse,
+    Approve: _refuse,
     FallbackTimer: _nothing("the verification is no longer pending"),
 }
 TRANSITIONS: dict[tuple[Status, type], Rule] = {

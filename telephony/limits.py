@@ -95,6 +95,8 @@ class CheckPolicy:
 
     fails: Rule | None
     pump_window: int | None
+    # Through /v2: the service the verification must belong to; another's is as good as missing.
+    service: str | None = None
 
 
 def buckets(now: float, window: int) -> tuple[int, float]:

@@ -92,6 +92,19 @@ class Verification:
     attempts: tuple[Attempt, ...] = ()
     version: int = 0
     fell_back: bool = False  # the one fallback call of `auto` was placed (or `auto` called first)
+    # Set by a start through /v2 (a service's settings, copied so later requests read them with
+    # the verification in one round trip); empty: the environment's defaults.
+    service: str = ""  # the VA… SID; its pending verification per number is its own
+    brand: str = ""  # said in every SMS and call instead of OTP_BRAND
+    amount: str = ""  # PSD2: said in the messages and bound to the code with `payee`
+    payee: str = ""
+    press_key: bool | None = None  # the press-a-key gate before the code (None: OTP_VOICE_PRESS_KEY)
+    app_hash: str = ""  # the Android SMS Retriever line the SMS ends with
+
+    @property
+    def binding(self) -> tuple[str, str]:
+        """What a check must repeat for the code to match (PSD2 dynamic linking)."""
+        return self.amount, self.payee
 
     @property
     def sends_used(self) -> int:

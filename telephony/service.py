@@ -18,12 +18,14 @@ from telephony.config import Settings
 from telephony.errors import (
     InvalidPhone,
     InvalidRequest,
+    LandlineRefused,
     MaxAttempts,
     NotFound,
     NotPending,
     OptedOut,
     ProviderError,
     ProviderFailed,
+    PumpingBlocked,
     RateLimited,
     ServiceError,
     StoreUnavailable,
@@ -31,6 +33,7 @@ from telephony.errors import (
 from telephony.events import event
 from telephony.lifecycle import (
     FAILED,
+    Approve,
     Cancel,
     CheckOutcome,
     Context,
@@ -53,6 +56,7 @@ from telephony.limits import (
     Create,
     Origin,
     Outcome,
+    Rule,
     Save,
     SendPlan,
     Write,
@@ -61,9 +65,10 @@ from telephony.limits import (
 from telephony.models import ID_PATTERN, Channel, Mode, SendStatus, Status, Verification
 from telephony.phone import InvalidPhoneNumber, mask, parse_e164, region_of
 from telephony.providers import Provider, StatusReport
+from telephony.services import Service
 from telephony.store import Store
 from telephony.urls import answer_url, status_url
-from telephony.wording import LOCALES, locale_for, sms_body
+from telephony.wording import LOCALES, locale_for, payment_line, sms_body
 
 SAVE_RETRIES = 20
 
@@ -79,6 +84,25 @@ class VoiceScript:
     brand: str
     available: bool = False
     digits: tuple[str, ...] = ()
+    press_key: bool | None = None  # the verification's own press-a-key gate (None: the environment's)
+    payment: str = ""  # PSD2: said before the code
+
+
+@dataclass(frozen=True)
+class StartOptions:
+    """What a start through /v2 adds: its service's settings and Twilio's per-start parameters."""
+
+    service: Service | None = None
+    custom_code: str | None = None  # the application's own code (the service allows it)
+    amount: str = ""  # PSD2: said in the messages, and a check must name the same
+    payee: str = ""
+    brand: str = ""  # CustomFriendlyName: this start's brand instead of the service's
+    app_hash: str = ""
+    # (rate limit SID, the value it counts, max, interval s) for each bucket a `RateLimits` names
+    rate_limits: tuple[tuple[str, str, int, int], ...] = ()
+
+
+NO_OPTIONS = StartOptions()
 
 
 class VerificationService:
@@ -109,8 +133,9 @@ class VerificationService:
         return self.start_or_resend(to, mode, locale, origin)[0]
 
     def start_or_resend(
-        self, to: str, mode: str = "sms", locale: str | None = None, origin: Origin | None = None
-    ) -> tuple[Verification, bool]:
+        self, to: str, mode: str = "sms", locale: str | None = None, origin: Origin | None = None,
+        *, options: StartOptions = NO_OPTIONS,
+    ) -> tuple[Verification, bool]:  # fmt: skip
         """A new verification (True), or the number's pending one sent again (False): a user who
         asks twice then gets the same code twice, as Twilio Verify does, and whichever message
         arrives first works. The repeat is a resend (cooldown, send limits) counted for `origin`."""
@@ -120,34 +145,43 @@ class VerificationService:
         if locale is not None and locale not in LOCALES:
             raise InvalidRequest(f"locale must be one of {', '.join(LOCALES)}")
         landline = self.destination(number) == "fixed_line"
-        pending = self._pending_for(number)
+        svc = options.service
+        if landline and svc is not None and svc.skip_sms_to_landlines and mode == Mode.SMS:
+            raise LandlineRefused("This number is a landline, which takes no SMS; use a call.")
+        pending = self._pending_for(number, svc.sid if svc else "")
         if pending is not None:
             channel = Channel(mode) if mode in tuple(Channel) else None
-            return self._resend(pending, channel, origin), False
-        return self._create(number, Mode(mode), locale, origin, landline=landline), True
+            return self._resend(pending, channel, origin, options), False
+        return self._create(number, Mode(mode), locale, origin, options, landline=landline), True
 
-    def _pending_for(self, number: str) -> Verification | None:
-        vid = self.store.latest_for(number)
+    def _pending_for(self, number: str, scope: str = "") -> Verification | None:
+        vid = self.store.latest_for(number, scope)
         v = self.store.get(vid) if vid else None
         return v if v is not None and v.pending else None
 
     def _create(
-        self, number: str, mode: Mode, locale: str | None, origin: Origin | None, *, landline: bool
-    ) -> Verification:
+        self, number: str, mode: Mode, locale: str | None, origin: Origin | None, options: StartOptions, *,
+        landline: bool,
+    ) -> Verification:  # fmt: skip
         now = round(self.clock(), 3)  # milliseconds, as the store keeps them
-        vid = self.store.names.new_verification_id(number)
-        mac, sealed = self.vault.seal(vid, new_code(self.settings.otp_length))
+        vid = self.store.names.new_verification_id(number, short=options.service is not None)
+        svc = options.service
+        code = options.custom_code or new_code(svc.code_length if svc else self.settings.otp_length)
+        mac, sealed = self.vault.seal(vid, code, (options.amount, options.payee))
         v = Verification(
             id=vid, to=number, mode=mode, locale=locale or locale_for(number),
             status=Status.PENDING, checks_left=self.settings.otp_max_checks,
             max_sends=self.settings.otp_max_sends, created_at=now,
             expires_at=now + self.settings.otp_ttl, mac=mac, sealed=sealed,
+            service=svc.sid if svc else "", brand=options.brand or (svc.friendly_name if svc else ""),
+            amount=options.amount, payee=options.payee, app_hash=options.app_hash,
+            press_key=svc.dtmf_input_required if svc else None,
         )  # fmt: skip
         first = first_send(v, self._context(), landline=landline)
-        admission = self._admit(first.verification, origin, Create(first.verification))
+        admission = self._admit(first.verification, origin, Create(first.verification), options)
         if admission.outcome == Outcome.OPTED_OUT and mode == Mode.AUTO:  # rare: learn it, then call instead
             first = first_send(v, self._context(opted_out=True), landline=landline)
-            admission = self._admit(first.verification, origin, Create(first.verification))
+            admission = self._admit(first.verification, origin, Create(first.verification), options)
         self._refuse_unless_admitted(admission, number)
         assert admission.verification is not None
         created = Step(admission.verification, first.actions)
@@ -160,15 +194,21 @@ class VerificationService:
             raise NotFound("No such verification, or it has expired.")
         return v
 
-    def check(self, verification_id: str, code: object) -> tuple[Verification, bool]:
-        return self._check(self._known(verification_id), _code(code), by_number=False)
+    def check(
+        self, verification_id: str, code: object, *, scope: str | None = None, binding: tuple[str, str] = ("", "")
+    ) -> tuple[Verification, bool]:
+        """Check a code. `scope`: through /v2, the service the verification must belong to;
+        `binding`: the amount and payee a PSD2 start bound the code to."""
+        return self._check(self._known(verification_id), _code(code), by_number=False, scope=scope, binding=binding)
 
-    def check_by_number(self, to: str, code: object) -> tuple[Verification, bool]:
+    def check_by_number(
+        self, to: str, code: object, *, scope: str | None = None, binding: tuple[str, str] = ("", "")
+    ) -> tuple[Verification, bool]:
         candidate = _code(code)
-        vid = self.store.latest_for(self.parse_number(to))
+        vid = self.store.latest_for(self.parse_number(to), scope or "")
         if vid is None:
             raise NotFound("No pending verification for this number.")
-        return self._check(vid, candidate, by_number=True)
+        return self._check(vid, candidate, by_number=True, scope=scope, binding=binding)
 
     def resend(self, verification_id: str, channel: str | None = None) -> Verification:
         """Send the code again. The new send is reserved in the same atomic store step that checks
@@ -177,11 +217,13 @@ class VerificationService:
             raise InvalidRequest("channel must be sms or call")
         return self._resend(self.get(verification_id), Channel(channel) if channel else None, None)
 
-    def _resend(self, v: Verification, channel: Channel | None, origin: Origin | None) -> Verification:
+    def _resend(
+        self, v: Verification, channel: Channel | None, origin: Origin | None, options: StartOptions = NO_OPTIONS
+    ) -> Verification:
         for _ in range(SAVE_RETRIES):
             wanted = channel or v.channel
             result = step(v, Resend(wanted), self._context())  # raises on a cooldown or a closed verification
-            admission = self._admit(result.verification, origin, Save(result.verification, v))
+            admission = self._admit(result.verification, origin, Save(result.verification, v), options)
             if admission.outcome == Outcome.CONFLICT:
                 v = self.get(v.id)
                 continue
@@ -196,6 +238,12 @@ class VerificationService:
     def cancel(self, verification_id: str) -> Verification:
         v = self._apply(self.get(verification_id), Cancel()).verification
         event("verification.canceled", v)
+        return v
+
+    def approve(self, verification_id: str) -> Verification:
+        """The application approves the verification itself (Twilio's `Status=approved`)."""
+        v = self._apply(self.get(verification_id), Approve()).verification
+        event("verification.approved_by_application", v)
         return v
 
     def destination(self, number: str) -> str:
@@ -287,6 +335,7 @@ class VerificationService:
             return VoiceScript("en", brand)
         calls = [i for i, a in enumerate(v.attempts) if a.channel == Channel.CALL]
         newest = bool(calls) and calls[-1] == index and v.attempts[index].provider == provider
+        brand = v.brand or brand
         if not v.pending or not newest:
             return VoiceScript(v.locale, brand)
         sends = len({v.attempts[i].send_no for i in calls})
@@ -294,17 +343,20 @@ class VerificationService:
             event("call.replay_refused", v, provider=provider, attempt=index, plays=plays)
             return VoiceScript(v.locale, brand)
         if not speak:
-            return VoiceScript(v.locale, brand, available=True)
+            return VoiceScript(v.locale, brand, available=True, press_key=v.press_key)
         event("call.spoken", v, provider=provider, attempt=index, plays=plays)
-        return VoiceScript(v.locale, brand, available=True, digits=tuple(self.vault.open(v.id, v.sealed)))
+        digits = tuple(self.vault.open(v.id, v.sealed))
+        payment = payment_line(v.locale, v.amount, v.payee)
+        return VoiceScript(v.locale, brand, available=True, digits=digits, press_key=v.press_key, payment=payment)
 
     def voice_preview(self, verification_id: str) -> VoiceScript:
         """What the newest call says, without counting a playing (the development outbox only)."""
         v = self.store.get(verification_id) if ID_PATTERN.match(verification_id) else None
         if v is None or not v.pending:
-            return VoiceScript(v.locale if v else "en", self.settings.otp_brand)
+            return VoiceScript(v.locale if v else "en", (v.brand if v else "") or self.settings.otp_brand)
         digits = tuple(self.vault.open(v.id, v.sealed))
-        return VoiceScript(v.locale, self.settings.otp_brand, available=True, digits=digits)
+        return VoiceScript(v.locale, v.brand or self.settings.otp_brand, available=True, digits=digits,
+                           payment=payment_line(v.locale, v.amount, v.payee))  # fmt: skip
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -313,10 +365,12 @@ class VerificationService:
             raise NotFound("No such verification, or it has expired.")
         return verification_id
 
-    def _check(self, vid: str, code: str, *, by_number: bool) -> tuple[Verification, bool]:
+    def _check(
+        self, vid: str, code: str, *, by_number: bool, scope: str | None = None, binding: tuple[str, str] = ("", "")
+    ) -> tuple[Verification, bool]:
         pumping = self.settings.pumping
-        policy = CheckPolicy(self.settings.limit_checks, pumping.window if pumping else None)
-        outcome, v = self.store.check(vid, self.vault.candidate_macs(vid, code), policy)
+        policy = CheckPolicy(self.settings.limit_checks, pumping.window if pumping else None, scope)
+        outcome, v = self.store.check(vid, self.vault.candidate_macs(vid, code, binding), policy)
         if outcome is CheckOutcome.LOCKED:
             assert v is not None and self.settings.limit_checks is not None
             event("verification.locked", v)
@@ -344,12 +398,18 @@ class VerificationService:
             sms_opted_out=opted_out,
         )
 
-    def _admit(self, v: Verification, origin: Origin | None, write: Write) -> Admission:
-        """Count the send of `v`'s newest attempt against every limit and make `write` with it,
-        or refuse and change nothing."""
+    def _admit(
+        self, v: Verification, origin: Origin | None, write: Write, options: StartOptions = NO_OPTIONS
+    ) -> Admission:
+        """Count the send of `v`'s newest attempt against every limit (and a /v2 start's rate-limit
+        buckets) and make `write` with it, or refuse and change nothing."""
         s, names = self.settings, self.store.names
         number = v.to
         others = [Counter(names.client("country", region_of(number) or "ZZ"), rule) for rule in s.limit_country]
+        others += [
+            Counter(names.client(f"rl-{sid}", value), Rule(limit, interval))
+            for sid, value, limit, interval in options.rate_limits
+        ]
         if origin and origin.ip:
             others += [Counter(names.client("ip", origin.ip), rule) for rule in s.limit_ip]
         if origin and origin.api_key:
@@ -365,7 +425,8 @@ class VerificationService:
             level = logging.WARNING if admission.outcome == Outcome.PUMPING else logging.INFO
             event("send.refused", None, level=level, reason=admission.outcome, to=mask(number),
                   retry_after=admission.retry_after)  # fmt: skip
-            raise RateLimited("Too many codes sent; try again later.", retry_after=admission.retry_after)
+            refusal = PumpingBlocked if admission.outcome == Outcome.PUMPING else RateLimited
+            raise refusal("Too many codes sent; try again later.", retry_after=admission.retry_after)
 
     def _apply(self, v: Verification, change: Event) -> Step:
         """Step on the freshest copy and compare-and-set; on a conflict reload and step again."""
@@ -421,7 +482,10 @@ class VerificationService:
         if v.attempts[index].channel == Channel.SMS:
             code = self.vault.open(v.id, v.sealed)
             s = self.settings
-            body = sms_body(v.locale, brand=s.otp_brand, code=code, ttl=s.otp_ttl, webotp_domain=s.webotp_domain)
+            body = sms_body(
+                v.locale, brand=v.brand or s.otp_brand, code=code, ttl=s.otp_ttl, webotp_domain=s.webotp_domain,
+                amount=v.amount, payee=v.payee, app_hash=v.app_hash,
+            )  # fmt: skip
             return provider.send_sms(v.to, body, status_url=status_url(base, provider.name, "message", v.id, index))
         return provider.place_call(
             v.to,

@@ -180,9 +180,35 @@ def reply(locale: str, name: str, *, brand: str, **values: object) -> str:
     return template.format(brand=brand, **values)
 
 
-def sms_body(locale: str, *, brand: str, code: str, ttl: int, webotp_domain: str | None = None) -> str:
+# PSD2 dynamic linking: the payment the code approves, said beside it (the code is bound to both).
+PAYMENT = {
+    "en": "Payment of {amount} to {payee}.",
+    "es": "Pago de {amount} a {payee}.",
+    "fr": "Paiement de {amount} à {payee}.",
+    "de": "Zahlung von {amount} an {payee}.",
+    "pt": "Pagamento de {amount} para {payee}.",
+    "it": "Pagamento di {amount} a {payee}.",
+}
+
+
+def payment_line(locale: str, amount: str, payee: str) -> str:
+    """The payment a PSD2 code approves, said in the SMS and in the call ("" when there is none)."""
+    if not (amount or payee):
+        return ""
+    return PAYMENT.get(locale, PAYMENT["en"]).format(amount=amount, payee=payee)
+
+
+def sms_body(
+    locale: str, *, brand: str, code: str, ttl: int, webotp_domain: str | None = None, amount: str = "",
+    payee: str = "", app_hash: str = "",
+) -> str:  # fmt: skip
     """The code's SMS. With `webotp_domain`, a last line `@domain #code` lets browsers (WebOTP) and
-    iOS offer the code to that site's pages, and to no other site."""
+    iOS offer the code to that site's pages, and to no other site. A PSD2 start names its payment;
+    `app_hash` ends the message with the app's hash for Android's SMS Retriever."""
     minutes = max(1, round(ttl / 60))
     body = words(locale).sms.format(brand=brand, code=code, minutes=minutes)
-    return f"{body}\n\n@{webotp_domain} #{code}" if webotp_domain else body
+    if amount or payee:
+        body += " " + payment_line(locale, amount, payee)
+    if webotp_domain:
+        body += f"\n\n@{webotp_domain} #{code}"
+    return f"{body}\n\n{app_hash}" if app_hash else body

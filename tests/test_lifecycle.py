@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import get_args
 
 import pytest
 
 from telephony.errors import NotPending, OptedOut, RateLimited
 from telephony.lifecycle import (
     TRANSITIONS,
+    Approve,
     Cancel,
     Context,
     Deliver,
+    Event,
     FallbackTimer,
     Receipt,
     Resend,
@@ -48,8 +51,20 @@ def receipt(status: str | None, index: int = 0, channel: str = "sms", pid: str =
 
 
 def test_every_state_and_event_has_a_rule() -> None:
-    events = (Receipt, SendAccepted, SendFailed, Resend, Cancel, FallbackTimer)
+    events = get_args(Event)  # every event the machine takes, Approve (/v2's Status=approved) included
+    assert Approve in events
     assert {(s, e) for s in Status for e in events} == set(TRANSITIONS)
+
+
+def test_approve_settles_a_pending_verification_and_nothing_else() -> None:
+    ctx = Context(now=1000.0, sms_provider="console", voice_provider="console", resend_cooldown=30, fallback_after=30)
+    pending = Verification(id="vf_x", to="+14155550100", mode=Mode.SMS, locale="en", status=Status.PENDING,
+                           checks_left=5, max_sends=5, created_at=1000.0, expires_at=1600.0, mac="m", sealed="s")  # fmt: skip
+    assert step(pending, Approve(), ctx).verification.status == Status.APPROVED
+    for status in Status:
+        if status != Status.PENDING:
+            with pytest.raises(NotPending):
+                step(pending.with_changes(status=status), Approve(), ctx)
 
 
 @pytest.mark.parametrize(

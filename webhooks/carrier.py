@@ -98,10 +98,14 @@ def answer_call(provider: str, verification_id: str) -> Response:
     adapter, webhook = signed_request(provider, "answer")
     settings = service().settings
     machine = settings.hang_up_on_machines and adapter.answered_by_machine(webhook)
-    gated = settings.otp_voice_press_key
-    script = service().voice_script(provider, verification_id, attempt_index(), speak=not (machine or gated))
+    default_gate = settings.otp_voice_press_key
+    script = service().voice_script(provider, verification_id, attempt_index(), speak=not (machine or default_gate))
     if machine:
         return goodbye(adapter, script)  # never leave a code on voicemail
+    # A /v2 service's own gate (DtmfInputRequired) wins over the environment's.
+    gated = default_gate if script.press_key is None else script.press_key
+    if script.available and default_gate and not gated:
+        script = service().voice_script(provider, verification_id, attempt_index())
     if script.available and gated:
         gate = menu_url(settings.public_base_url, provider, verification_id, attempt_index(), gate=True)
         return xml(f"{adapter.dialect}/gate.xml", script=script, text=words(script.locale), menu_url=gate)

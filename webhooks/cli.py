@@ -11,6 +11,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from telephony import services
 from telephony.errors import InvalidPhone, InvalidRequest, ServiceError, StoreUnavailable
 from telephony.providers import SPECS
 from telephony.service import VerificationService
@@ -198,3 +199,44 @@ def development_tool_running() -> bool:
             return True
         ctx = ctx.parent
     return False
+
+
+@otp.group("service")
+def service_group() -> None:
+    """The /v2 API's services (Twilio Verify's multi-tenant unit)."""
+
+
+@service_group.command("create")
+@click.argument("friendly_name")
+@click.option("--code-length", type=click.IntRange(4, 10), help="Digits per code (the environment's by default).")
+@click.option("--skip-sms-to-landlines", is_flag=True, help="Refuse SMS to landlines (Twilio's 60205).")
+@click.option("--psd2", is_flag=True, help="Allow Amount and Payee (PSD2 dynamic linking).")
+@click.option("--custom-code", is_flag=True, help="Allow the application's own CustomCode.")
+def service_create(friendly_name: str, code_length: int | None, skip_sms_to_landlines: bool, psd2: bool,
+                   custom_code: bool) -> None:  # fmt: skip
+    """Create a service; prints its SID (VA...)."""
+    verification = service()
+    form = {"FriendlyName": friendly_name, "SkipSmsToLandlines": str(skip_sms_to_landlines).lower(),
+            "Psd2Enabled": str(psd2).lower(), "CustomCodeEnabled": str(custom_code).lower()}  # fmt: skip
+    if code_length is not None:
+        form["CodeLength"] = str(code_length)
+    try:
+        created = services.create(form, services.default_service(verification.settings), verification.clock())
+    except ServiceError as exc:
+        _fail(exc)
+    services.put(verification.store, created)
+    click.echo(created.sid)
+
+
+@service_group.command("list")
+def service_list() -> None:
+    """Every service: SID, name and settings that differ from Twilio's defaults."""
+    found = services.every(service().store)
+    if not found:
+        click.echo("no services yet: flask --app app otp service create NAME")
+    for s in found:
+        flags = [name for name, on in (("skip-landlines", s.skip_sms_to_landlines), ("psd2", s.psd2_enabled),
+                                       ("custom-code", s.custom_code_enabled)) if on]  # fmt: skip
+        extra = f"  {' '.join(flags)}" if flags else ""
+        extra = f"  {' '.join(flags)}" if flags else ""
+        click.echo(f"{s.sid}  {s.friendly_name}  code length {s.code_length}{extra}")

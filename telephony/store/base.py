@@ -65,8 +65,9 @@ class Store(Protocol):
         A refusal of any kind leaves every counter, pointer and record exactly as it was.
         """
 
-    def latest_for(self, e164: str) -> str | None:
-        """Id of the newest verification started for a number, if it has not expired."""
+    def latest_for(self, e164: str, scope: str = "") -> str | None:
+        """Id of the newest verification started for a number (in one /v2 service: `scope`), if it
+        has not expired."""
 
     def first_seen(self, scope: str, event_id: str, *, ttl: int) -> bool:
         """True the first time an event is seen within `ttl` seconds (idempotent webhooks).
@@ -102,6 +103,19 @@ class Store(Protocol):
 
     def outbox_list(self) -> list[OutboxEntry]:
         """The development outbox, newest first."""
+
+    def doc_put(self, kind: str, sid: str, text: str, parent: str = "") -> None:
+        """Keep a small configuration document (a /v2 service, rate limit, bucket or webhook) of
+        `kind` under `sid`, belonging to `parent` (a service's SID, or none)."""
+
+    def doc_get(self, kind: str, sid: str) -> str | None:
+        """A document by its SID, or None."""
+
+    def doc_list(self, kind: str, parent: str | None = None) -> list[str]:
+        """Every document of `kind` (belonging to `parent`, when given)."""
+
+    def doc_delete(self, kind: str, sid: str) -> bool:
+        """Forget a document; False when there was none."""
 
     def ping(self) -> bool:
         """True when the backend answers."""

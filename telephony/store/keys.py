@@ -28,6 +28,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from telephony.models import prefix_of, tag_of
 
 OUTBOX = "otp:dev:outbox"
+SHORT_MARK = "______"  # ends the ids of /v2 verifications (KeyNames.new_verification_id)
+
+
+def docs(kind: str) -> str:
+    """Configuration documents of one kind (/v2 services, rate limits, buckets, webhooks): a hash of
+    SID -> "<parent SID>|<JSON>". Few and small, read whole."""
+    return f"otp:{{docs}}:{kind}"
 TIMERS = "otp:timers"
 
 
@@ -113,14 +120,19 @@ class KeyNames:
         """A counter scope for a client identity or a country: `ip:…`, `key:…`, `country:…`."""
         return f"{kind}:{_b64(self._digest(f'{kind}:{value}', 12))}"
 
-    def new_verification_id(self, e164: str) -> str:
-        """`vf_` + the number's tag + 132 random bits."""
+    def new_verification_id(self, e164: str, *, short: bool = False) -> str:
+        """`vf_` + the number's tag + 132 random bits; `short`: 96 random bits and a `______` mark,
+        so that the id and a Twilio `VE…` SID (32 hex digits) translate into each other without a
+        lookup (`telephony.services.verification_sid`)."""
+        if short:
+            return f"vf_{self.tag(e164)}{secrets.token_urlsafe(12)}{SHORT_MARK}"
         return f"vf_{self.tag(e164)}{secrets.token_urlsafe(16)[:22]}"
 
     # --- keys of a number (one slot: the number's tag) -------------------------------------------
 
-    def latest(self, e164: str, key_index: int = 0) -> str:
-        return _key(self.tag(e164, key_index), "n", self.number(e164, key_index))
+    def latest(self, e164: str, key_index: int = 0, scope: str = "") -> str:
+        """The pointer to a number's newest verification; `scope`: of one /v2 service (its SID)."""
+        return _key(self.tag(e164, key_index), "n", self.number(e164, key_index), *([scope] if scope else []))
 
     def opt_out(self, e164: str, key_index: int = 0) -> str:
         return _key(self.tag(e164, key_index), "o", self.number(e164, key_index))

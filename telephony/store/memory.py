@@ -29,6 +29,7 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._records: dict[str, dict[str, str]] = {}
         self._latest: dict[str, tuple[str, float]] = {}
+        self._docs: dict[str, dict[str, tuple[str, str]]] = {}  # kind -> SID -> (parent, JSON)
         self._outbox: deque[OutboxEntry] = deque(maxlen=OUTBOX_LIMIT)
         self._seen: dict[str, float] = {}
         self._opted_out: set[str] = set()
@@ -55,7 +56,7 @@ class MemoryStore:
         now = round(self._clock(), 3)
         v = v.with_changes(created_at=now, expires_at=now + round(v.expires_at - v.created_at, 3))
         self._records[v.id] = {**to_record(v), "n": self.names.number(v.to), "q": self.names.prefix(v.to)}
-        self._latest[self.names.latest(v.to)] = (v.id, v.expires_at)
+        self._latest[self.names.latest(v.to, scope=v.service)] = (v.id, v.expires_at)
         return v
 
     # Counters: fixed windows that start at the first hit, as INCR + PEXPIRE do in Redis.
@@ -160,6 +161,8 @@ class MemoryStore:
             if record is None:
                 return CheckOutcome.MISSING, None
             current = from_record(record, verification_id)
+            if policy and policy.service is not None and current.service != policy.service:
+                return CheckOutcome.MISSING, None
             fails = policy.fails if policy else None
             fails_key = f"{keys.fails(self.names.tag(current.to))}:{self.names.number(current.to)}"
             if fails and current.pending and self._value(fails_key)[0] >= fails.limit:
@@ -177,9 +180,9 @@ class MemoryStore:
                     self._incr(f"{self._pump_key(current.to)}:a{bucket}", 2 * policy.pump_window)
             return outcome, updated
 
-    def latest_for(self, e164: str) -> str | None:
+    def latest_for(self, e164: str, scope: str = "") -> str | None:
         with self._lock:
-            key = self.names.latest(e164)
+            key = self.names.latest(e164, scope=scope)
             found = self._latest.get(key)
             if found is None or found[1] <= self._clock():
                 self._latest.pop(key, None)
@@ -234,6 +237,23 @@ class MemoryStore:
     def outbox_list(self) -> list[OutboxEntry]:
         with self._lock:
             return [dict(e) for e in self._outbox]
+
+    def doc_put(self, kind: str, sid: str, text: str, parent: str = "") -> None:
+        with self._lock:
+            self._docs.setdefault(kind, {})[sid] = (parent, text)
+
+    def doc_get(self, kind: str, sid: str) -> str | None:
+        with self._lock:
+            found = self._docs.get(kind, {}).get(sid)
+            return None if found is None else found[1]
+
+    def doc_list(self, kind: str, parent: str | None = None) -> list[str]:
+        with self._lock:
+            return [text for owner, text in self._docs.get(kind, {}).values() if parent is None or owner == parent]
+
+    def doc_delete(self, kind: str, sid: str) -> bool:
+        with self._lock:
+            return self._docs.get(kind, {}).pop(sid, None) is not None
 
     def ping(self) -> bool:
         return True

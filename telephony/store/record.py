@@ -5,9 +5,11 @@ Short fields, each value 64 bytes at most, so Redis keeps the hash in its compac
 (bench/RESULTS.md: about 4 times smaller than a hashtable). Attempt i is `a<i>` =
 "send_no|channel|provider|status|at_ms", with its provider id in `i<i>`, the provider's raw status
 word in `r<i>` and a send error in `z<i>`, each only when there is one. `f` is "1" once the
-fallback call was placed. The stores add `n` and `q`, the keyed names of the number and its prefix
-(store/keys.py), and `p`, the times the code was played. The Lua scripts in store/lua/ read `s`,
-`k`, `h`, `e`, `v`, `n` and `q`: keep their spelling in step.
+fallback call was placed. A start through /v2 adds its service's SID (`g`), brand (`b`), PSD2
+amount and payee (`y`, `w`), press-a-key gate (`d`) and Android app hash (`j`). The stores add `n`
+and `q`, the keyed names of the number and its prefix (store/keys.py), and `p`, the times the code
+was played. The Lua scripts in store/lua/ read `s`, `k`, `h`, `e`, `v`, `n`, `q` and `g`: keep
+their spelling in step.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ def to_record(v: Verification) -> dict[str, str]:
     record["e"] = str(round(v.expires_at * 1000))
     if v.fell_back:
         record["f"] = "1"
+    for short, text in (("g", v.service), ("b", v.brand), ("y", v.amount), ("w", v.payee), ("j", v.app_hash)):
+        if text:
+            record[short] = text
+    if v.press_key is not None:
+        record["d"] = "1" if v.press_key else "0"
     for i, a in enumerate(v.attempts):
         record[f"a{i}"] = f"{a.send_no}|{a.channel}|{a.provider}|{a.status}|{round(a.at * 1000)}"
         if a.provider_id:  # whole: receipts are matched against it (carriers' ids fit in 64 bytes)
@@ -61,4 +68,10 @@ def from_record(record: dict[str, str], verification_id: str) -> Verification:
         version=int(record["v"]),
         # Releases before the named flag kept a JSON object of flags here.
         fell_back=record.get("f", "") not in ("", "{}"),
+        service=record.get("g", ""),
+        brand=record.get("b", ""),
+        amount=record.get("y", ""),
+        payee=record.get("w", ""),
+        press_key=None if "d" not in record else record["d"] == "1",
+        app_hash=record.get("j", ""),
     )

@@ -47,7 +47,7 @@ T = TypeVar("T")
 LUA = Path(__file__).with_name("lua")
 CLOCK_SYNC = 30.0  # seconds between readings of the server's clock (the local one only measures the time between)
 
-_READS = frozenset({"get", "latest_for", "opted_out", "outbox_list"})
+_READS = frozenset({"get", "latest_for", "opted_out", "outbox_list", "doc_get", "doc_list"})
 
 
 def _fail_closed(method: Callable[..., T]) -> Callable[..., T]:
@@ -140,6 +140,7 @@ class RedisStore:
             "fails_allowed": fails.limit if fails else 0,
             "fails_window": fails.window * 1000 if fails else 0,
             "pump_window": policy.pump_window * 1000 if policy and policy.pump_window else 0,
+            "service": policy.service if policy and policy.service is not None else False,
         }
         tag = tag_of(verification_id)
         script_keys = [keys.verification(verification_id), keys.fails(tag), keys.pump(tag)]
@@ -198,7 +199,7 @@ class RedisStore:
         saved: Verification | None = None  # a Save's verification as it will be stored
         if isinstance(write, Create):
             create = write.verification
-            number_keys += [keys.verification(create.id), names.latest(create.to)]
+            number_keys += [keys.verification(create.id), names.latest(create.to, scope=create.service)]
             ttl = round((create.expires_at - create.created_at) * 1000)
             cfg.update(mode="create", ttl=ttl, id=create.id)
             record = {**to_record(create), "n": names.number(create.to), "q": names.prefix(create.to)}
@@ -254,10 +255,11 @@ class RedisStore:
         raise AssertionError("unreachable")
 
     @_fail_closed
-    def latest_for(self, e164: str) -> str | None:
-        found = self._redis.get(self.names.latest(e164))
+    def latest_for(self, e164: str, scope: str = "") -> str | None:
+        found = self._redis.get(self.names.latest(e164, scope=scope))
         if found is None and self.names.rotating:  # started before a SECRET_KEY rotation
-            found = next((v for v in self._older(self.names.latest, e164) if v), None)
+            older = self._older(lambda number, index: self.names.latest(number, index, scope), e164)
+            found = next((v for v in older if v), None)
         return cast(str | None, found)
 
     def _older(self, name: Callable[[str, int], str], e164: str) -> list[Any]:
@@ -342,6 +344,24 @@ class RedisStore:
     @_fail_closed
     def outbox_list(self) -> list[OutboxEntry]:
         return [json.loads(item) for item in self._redis.lrange(keys.OUTBOX, 0, OUTBOX_LIMIT - 1)]
+
+    @_fail_closed
+    def doc_put(self, kind: str, sid: str, text: str, parent: str = "") -> None:
+        self._redis.hset(keys.docs(kind), sid, f"{parent}|{text}")
+
+    @_fail_closed
+    def doc_get(self, kind: str, sid: str) -> str | None:
+        found = self._redis.hget(keys.docs(kind), sid)
+        return None if found is None else str(found).partition("|")[2]
+
+    @_fail_closed
+    def doc_list(self, kind: str, parent: str | None = None) -> list[str]:
+        rows = (str(v).partition("|") for v in self._redis.hvals(keys.docs(kind)))
+        return [text for owner, _, text in rows if parent is None or owner == parent]
+
+    @_fail_closed
+    def doc_delete(self, kind: str, sid: str) -> bool:
+        return bool(self._redis.hdel(keys.docs(kind), sid))
 
     def ping(self) -> bool:
         """Every primary answers (a cluster's each; Sentinel's current master)."""

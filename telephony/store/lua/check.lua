@@ -7,10 +7,12 @@
 -- ms"), [3] its tag's SMS-pumping statistics (a hash: "<prefix name>:a<bucket>" -> approvals).
 -- All three are named from the verification id alone (store/keys.py), so a check is one round trip.
 -- ARGV[1]: JSON {fails_allowed: wrong codes allowed per number (0: unlimited), fails_window: their
--- window (ms), pump_window: SMS-pumping bucket length (ms, 0: off)}; ARGV[2...]: the candidate's MACs.
+-- window (ms), pump_window: SMS-pumping bucket length (ms, 0: off), service: the /v2 service SID the
+-- verification must belong to ("" the environment's, false: any)}; ARGV[2...]: the candidate's MACs.
 local cfg = cjson.decode(ARGV[1])
-local h = redis.call('HMGET', KEYS[1], 's', 'k', 'h', 'n', 'q', 'e')
+local h = redis.call('HMGET', KEYS[1], 's', 'k', 'h', 'n', 'q', 'e', 'g')
 if not h[1] then return {'missing'} end
+if cfg.service ~= false and (h[7] or '') ~= cfg.service then return {'missing'} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if now >= tonumber(h[6]) then return {'missing'} end
