@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import secrets
@@ -21,6 +20,7 @@ from telephony.phone import InvalidPhoneNumber, is_region, parse_e164
 from telephony.providers import SPECS
 from telephony.providers.base import Setting as ProviderSetting
 from telephony.store.connect import check_url
+from telephony.urls import is_loopback, safe_origin
 
 ENVIRONMENTS = ("development", "test", "production")
 # Every table below is read off the providers' own specs (telephony/providers/<name>.py).
@@ -135,7 +135,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         else:
             checked[name] = take(partial(_provider_setting, raw, setting), "")
     public_base_url = take(lambda: _base_url(raw), "http://127.0.0.1:5000")
-    if env == "development" and not api_keys and not _loopback(public_base_url):
+    if env == "development" and not api_keys and not is_loopback(public_base_url):
         problems.add(_open_api(public_base_url))
     settings = Settings(
         app_env=env,
@@ -243,7 +243,7 @@ def _refuse_weak_production(s: Settings) -> list[ConfigError]:
         "METRICS_TOKEN": (s.metrics_token,) if s.metrics_token else (),
     }
     checks = [
-        (not _safe_origin(s.public_base_url), "PUBLIC_BASE_URL", "must be https:// (http:// only to a loopback host)"),
+        (not safe_origin(s.public_base_url), "PUBLIC_BASE_URL", "must be https:// (http:// only to a loopback host)"),
         *(
             (any(len(key) < MIN_SECRET_LENGTH for key in values), name, f"must be {MIN_SECRET_LENGTH}+ characters each")
             for name, values in keys.items()
@@ -255,19 +255,6 @@ def _refuse_weak_production(s: Settings) -> list[ConfigError]:
     return [ConfigError(name, f"{why} in production") for bad, name, why in checks if bad]
 
 
-def _safe_origin(url: str) -> bool:
-    """https, or http to this machine only (a local proxy or a tunnel terminates TLS there)."""
-    return urlsplit(url).scheme == "https" or _loopback(url)
-
-
-def _loopback(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _who_uses(name: str, sms: tuple[str, ...], voice: tuple[str, ...]) -> str:

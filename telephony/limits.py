@@ -6,6 +6,7 @@ to count. Windows are fixed: a counter starts at the first hit and resets `windo
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -183,3 +184,12 @@ def destination_kind(e164: str, region: str, kind: int) -> str | None:
         # Every non-geographic country calling code has three digits (ITU E.164, 8xx and 9xx).
         return NON_GEOGRAPHIC_KINDS.get(int(e164[1:4]), NON_GEOGRAPHIC)
     return REFUSED_TYPES.get(kind)
+
+
+def client_address(text: str) -> str:
+    """An end user's IP address as counted: parsed, and an IPv4-mapped IPv6 address as the IPv4
+    one it is (::ffff:203.0.113.7 is 203.0.113.7: one counter, not two). ValueError otherwise."""
+    address = ipaddress.ip_address(text.strip())
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    return str(address)

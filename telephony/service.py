@@ -199,12 +199,13 @@ class VerificationService:
     ) -> tuple[Verification, bool]:
         """Check a code. `scope`: through /v2, the service the verification must belong to;
         `binding`: the amount and payee a PSD2 start bound the code to."""
-        return self._check(self._known(verification_id), _code(code), by_number=False, scope=scope, binding=binding)
+        vid = self._known(verification_id)
+        return self._check(vid, parse_code(code), by_number=False, scope=scope, binding=binding)
 
     def check_by_number(
         self, to: str, code: object, *, scope: str | None = None, binding: tuple[str, str] = ("", "")
     ) -> tuple[Verification, bool]:
-        candidate = _code(code)
+        candidate = parse_code(code)
         vid = self.store.latest_for(self.parse_number(to), scope or "")
         if vid is None:
             raise NotFound("No pending verification for this number.")
@@ -494,7 +495,7 @@ class VerificationService:
         )
 
 
-def _code(code: object) -> str:
+def parse_code(code: object) -> str:
     if not isinstance(code, str) or not code.isascii() or not code.isdigit() or not 4 <= len(code) <= 10:
         raise InvalidRequest("`code` must be a string of 4 to 10 digits")
     return code

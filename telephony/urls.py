@@ -6,6 +6,9 @@ its send even before the provider's id is recorded. Carriers sign the query with
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.parse import urlsplit
+
 
 def answer_url(base: str, provider: str, verification_id: str, attempt: int) -> str:
     return f"{base}/webhooks/{provider}/voice/{verification_id}?a={attempt}"
@@ -26,3 +29,19 @@ def status_url(base: str, provider: str, kind: str, verification_id: str, attemp
 
 def inbound_sms_url(base: str, provider: str) -> str:
     return f"{base}/webhooks/{provider}/sms"
+
+
+def is_loopback(url: str) -> bool:
+    """Whether the URL's host is this machine (localhost or a loopback address)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def safe_origin(url: str) -> bool:
+    """https, or http to this machine only (a local proxy or a tunnel terminates TLS there)."""
+    return urlsplit(url).scheme == "https" or is_loopback(url)

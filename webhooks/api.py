@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 from typing import Any
 
 from flask import Blueprint, Response, g, request
 
 from telephony.errors import InvalidRequest, ServiceError
-from telephony.limits import Origin
+from telephony.limits import Origin, client_address
 from telephony.models import Verification
 from webhooks.context import service
 from webhooks.jsonio import json_response
@@ -84,12 +83,9 @@ def origin(client_ip: str | None) -> Origin:
     if client_ip is None:
         return Origin(api_key=api_key)
     try:
-        address = ipaddress.ip_address(client_ip.strip())
+        return Origin(ip=client_address(client_ip), api_key=api_key)
     except ValueError:
         raise InvalidRequest("`client_ip` must be an IPv4 or IPv6 address.") from None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped  # ::ffff:203.0.113.7 is 203.0.113.7: one counter, not two
-    return Origin(ip=str(address), api_key=api_key)
 
 
 @bp.post("/verifications")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +11,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from telephony.errors import ProviderError
+from telephony.urls import safe_origin
 
 MAX_ID = 128  # provider ids are 32 to 40 characters; anything far longer is not one
 
@@ -65,15 +65,8 @@ def api_url_check(value: str) -> None:
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("http", "https") or not host or parts.path.strip("/") or parts.query:
         raise ValueError(f"must be an origin such as https://api.example.com (got {value!r})")
-    if parts.scheme == "http" and not _loopback(host):
+    if not safe_origin(value):
         raise ValueError("must be https:// (http:// only to a loopback host)")
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Redirected(HTTPAdapter):
