@@ -11,7 +11,6 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-
 from telephony.errors import ProviderError
 
 MAX_ID = 128  # provider ids are 32 to 40 characters; anything far longer is not one
