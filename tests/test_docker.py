@@ -89,7 +89,10 @@ def test_the_image_layout_serves_the_api_document_and_readiness(tmp_path: Path, 
     port = free_port()
     env = production_env(port, redis_url, tmp_path / "tmp", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
     (tmp_path / "metrics").mkdir()
-    command = [part.replace("0.0.0.0:8000", f"127.0.0.1:{port}") for part in image_cmd()]
+    cmd = image_cmd()
+    assert cmd[0] == "granian" and "webhooks.serve:worker_app" in cmd  # the Procfile's server model
+    bound = {"--host": "127.0.0.1", "--port": str(port)}
+    command = [bound.get(before, part) for before, part in zip(["", *cmd], cmd, strict=False)]
     base = f"http://127.0.0.1:{port}"
     with running(shlex.join(command), env, cwd=app) as web:
         wait_until_up(base, web)

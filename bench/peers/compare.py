@@ -129,7 +129,7 @@ def _request(port: int, method: str, path: str, body: str = "", headers: dict[st
     try:
         conn.request(method, path, body=body or None, headers=headers or {})
         r = conn.getresponse()
-        return r.status, r.read().decode(), dict(r.getheaders())
+        return r.status, r.read().decode(), {k.lower(): v for k, v in r.getheaders()}  # granian: lower case
     finally:
         conn.close()
 
@@ -305,8 +305,8 @@ def seed_right_codes(served: Served, count: int, workers: int, *, clients: int =
         status, body, headers = _request(served.port, "POST", "/request-auth", _form(number=digits), FORM_HEADERS)
         assert status == 200, (status, body)
         with lock:
-            stored_by[headers["X-Bench-Worker"]] += 1
-        query = _form(number=digits, auth_code=headers["X-Bench-Code"])
+            stored_by[headers["x-bench-worker"]] += 1
+        query = _form(number=digits, auth_code=headers["x-bench-code"])
         status, body, _ = _request(served.port, "GET", f"/validate-auth?{query}")
         return (status, body) == (200, "200")
 
