@@ -103,7 +103,8 @@ def _bool(name: str, value: str) -> bool:
 
 def _int(low: int, high: int) -> Any:
     def parse(name: str, value: str) -> int:
-        if not value.strip().isdigit() or not low <= int(value) <= high:
+        value = value.strip()
+        if not (value.isascii() and value.isdigit() and len(value) <= 9) or not low <= int(value) <= high:
             raise InvalidRequest(f"Invalid parameter: {name}")
         return int(value)
 

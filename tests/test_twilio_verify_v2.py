@@ -4,6 +4,7 @@ Codes are read from the development outbox, as a person would read them on the p
 
 from __future__ import annotations
 
+import base64
 import re
 import socket
 import threading
@@ -300,3 +301,50 @@ def test_a_psd2_call_says_the_payment_and_the_service_brand(serve: Callable[...,
     sends = s.app.test_client().get("/dev/outbox").get_json()["sends"]
     script = " ".join(next(x["script"] for x in sends if x.get("channel") == "call"))
     assert "Bank" in script and "£12" in script and "Shop & Co" in script
+
+
+def test_refusals_found_by_schemathesis_stay_refusals(serve: Callable[..., Served]) -> None:
+    s = serve()
+    sid = s.client.verify.v2.services.create(friendly_name="Acme").sid
+    auth = (ACCOUNT, KEY)
+    http = s.app.test_client()
+
+    def post(path: str, **form: str) -> tuple[int, dict]:
+        headers = {"Authorization": "Basic " + base64.b64encode(":".join(auth).encode()).decode()}
+        answer = http.post(path, data=form, headers=headers)
+        return answer.status_code, answer.get_json()
+
+    for url in ("https://\x1e\x1d:018781311", "https://[", "https://app.example.com:0/", "https://a b.example/"):
+        status, body = post(f"/v2/Services/{sid}/Webhooks", FriendlyName="x", EventTypes="*", WebhookUrl=url)
+        assert (status, body["code"]) == (400, 60200), url
+    for form in ({"FriendlyName": "x", "CodeLength": "²"}, {"FriendlyName": "x", "CodeLength": "9" * 5000}):
+        status, body = post("/v2/Services", **form)
+        assert (status, body["code"]) == (400, 60200)
+    status, body = post(f"/v2/Services/{sid}/RateLimits", UniqueName="ip2\n")
+    assert (status, body["code"]) == (400, 60200)
+    status, body = post(f"/v2/Services/{sid}/Verifications", To=MOBILE, Channel="sms", AppHash="FA+9qCX9VSu\n")
+    assert (status, body["code"]) == (400, 60200)
+    status, body = post(f"/v2/Services/{sid}/Verifications", To=MOBILE, Channel="sms", RateLimits='{"ip": true}')
+    assert (status, body["code"]) == (400, 60200)
+    # routing errors under /v2 come in Twilio's shape too
+    wrong_method = http.delete("/v2/Services", headers={"Authorization": "Basic " + base64.b64encode(
+        ":".join(auth).encode()).decode()})  # fmt: skip
+    assert wrong_method.status_code == 405 and wrong_method.get_json()["code"] == 20004
+    assert "GET" in wrong_method.headers["Allow"]
+    unknown = http.get("/v2/Nope")
+    assert unknown.status_code == 404 and set(unknown.get_json()) == {"code", "message", "more_info", "status"}
+
+
+def test_a_deleted_service_takes_its_settings_with_it(serve: Callable[..., Served]) -> None:
+    s = serve()
+    services = s.client.verify.v2.services
+    sid = services.create(friendly_name="Gone").sid
+    started = services(sid).verifications.create(to=MOBILE, channel="sms")
+    limit = services(sid).rate_limits.create(unique_name="ip")
+    services(sid).rate_limits(limit.sid).buckets.create(max=1, interval=60)
+    services(sid).webhooks.create(friendly_name="w", event_types=["*"], webhook_url="https://app.example.com/h")
+    assert services(sid).delete() is True
+    assert twilio_error(lambda: services(sid).verifications(started.sid).fetch()).code == 20404
+    assert twilio_error(lambda: services(sid).verifications(started.sid).update(status="canceled")).code == 20404
+    store = s.app.extensions["verification"].store
+    assert all(store.doc_list(kind, sid) == [] for kind in ("ratelimit", "bucket", "webhook"))

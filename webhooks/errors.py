@@ -44,6 +44,10 @@ def _service_error(exc: ServiceError) -> Response:
 
 
 def _http_error(exc: HTTPException) -> Response:
+    if request.path == "/v2" or request.path.startswith("/v2/"):  # a Twilio client reads Twilio's shape
+        from webhooks import v2
+
+        return v2.http_error(exc)
     status = exc.code or 500
     if status == 413:
         return error_response(413, "payload_too_large", "The request body is over 16 KiB.")

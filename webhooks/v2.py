@@ -50,8 +50,9 @@ from webhooks.views import iso
 bp = Blueprint("v2", __name__, url_prefix="/v2")
 
 MORE_INFO = "https://www.twilio.com/docs/errors/{}"
-APP_HASH = re.compile(r"^[A-Za-z0-9+/]{11}$")
-UNIQUE_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+APP_HASH = re.compile(r"[A-Za-z0-9+/]{11}")  # fullmatch: no trailing newline slips through `$`
+UNIQUE_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]+")
 NOT_OFFERED = ("email", "whatsapp", "sna")
 EVENT_TYPES = frozenset({
     "*", "factor.created", "factor.deleted", "factor.verified", "challenge.approved", "challenge.denied",
@@ -111,10 +112,16 @@ def _service_error(exc: ServiceError) -> Response:
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> Response:
+def http_error(exc: HTTPException) -> Response:
+    """Also for routing errors under /v2 (an unknown path, a wrong method), which Flask hands to the
+    app's handler: webhooks/errors.py passes them here."""
     status = exc.code or 500
     code = {401: 20003, 404: 20404, 405: 20004, 413: 20413, 415: 20415}.get(status, 60200)
-    return error(code, status, exc.description or exc.name)
+    response = error(code, status, exc.description or exc.name)
+    for name, value in exc.get_headers():
+        if name == "Allow":  # a 405 names the methods that would work (RFC 9110)
+            response.headers[name] = value
+    return response
 
 
 # --- authentication ---------------------------------------------------------------------------
@@ -230,8 +237,14 @@ def update_service(sid: str) -> Response:
 
 @bp.delete("/Services/<sid>")
 def delete_service(sid: str) -> tuple[str, int]:
+    """The service and its rate limits, buckets and webhooks. Its pending verifications stay
+    checkable until they expire: a check reads no service, so that it stays one round trip."""
     load_service(sid)
-    services.remove(domain().store, sid)
+    store = domain().store
+    for kind in ("bucket", "ratelimit", "webhook"):
+        for text in store.doc_list(kind, sid):
+            store.doc_delete(kind, json.loads(text)["sid"])
+    services.remove(store, sid)
     return "", 204
 
 
@@ -265,7 +278,7 @@ def _rate_limit_counters(svc_sid: str, raw: str) -> tuple[tuple[str, str, int, i
         asked = json.loads(raw)
     except ValueError:
         raise invalid("RateLimits") from None
-    if not isinstance(asked, dict) or not all(isinstance(v, str | int) for v in asked.values()):
+    if not isinstance(asked, dict) or any(isinstance(v, bool) or not isinstance(v, str | int) for v in asked.values()):
         raise invalid("RateLimits")
     store = domain().store
     limits = {d["unique_name"]: d for d in map(json.loads, store.doc_list("ratelimit", svc_sid))}
@@ -339,7 +352,7 @@ def _brand(name: str | None) -> str:
 def _app_hash(value: str | None) -> str:
     if value is None:
         return ""
-    if not APP_HASH.match(value):
+    if not APP_HASH.fullmatch(value):
         raise invalid("AppHash")
     return value
 
@@ -380,6 +393,7 @@ def _find(sid: str, ref: str) -> Verification:
 
 @bp.get("/Services/<sid>/Verifications/<ref>")
 def fetch_verification(sid: str, ref: str) -> Response:
+    load_service(sid)
     return json_response(verification_view(_find(sid, ref), sid))
 
 
@@ -388,6 +402,7 @@ def update_verification(sid: str, ref: str) -> Response:
     wanted = form().get("Status")
     if wanted not in ("canceled", "approved"):
         raise invalid("Status")
+    load_service(sid)
     v = _find(sid, ref)
     changed = domain().cancel(v.id) if wanted == "canceled" else domain().approve(v.id)
     return json_response(verification_view(changed, sid))
@@ -448,7 +463,7 @@ def _view_without(doc: dict[str, Any], *hidden: str) -> dict[str, Any]:
 
 def _rate_limit_fields(data: dict[str, str], doc: dict[str, Any]) -> dict[str, Any]:
     if "UniqueName" in data:
-        if not UNIQUE_NAME.match(data["UniqueName"]):
+        if not UNIQUE_NAME.fullmatch(data["UniqueName"]):
             raise invalid("UniqueName")
         doc["unique_name"] = data["UniqueName"]
     if "Description" in data:
@@ -519,7 +534,7 @@ def _bucket_fields(data: dict[str, str], doc: dict[str, Any]) -> dict[str, Any]:
     for name, field, low, high in (("Max", "max", 1, 1_000_000), ("Interval", "interval", 1, 86_400)):
         if name in data:
             value = data[name]
-            if not value.isdigit() or not low <= int(value) <= high:
+            if not (value.isascii() and value.isdigit() and len(value) <= 9) or not low <= int(value) <= high:
                 raise invalid(name)
             doc[field] = int(value)
     return doc
@@ -606,9 +621,17 @@ def _webhook_fields(data: dict[str, str], doc: dict[str, Any], events: list[str]
 
 
 def _webhook_url(url: str) -> str:
-    """https (http to this machine in development only); the SSRF guard comes with the deliveries."""
-    parts = urlsplit(url)
-    if len(url) > 2048 or not parts.hostname or parts.scheme not in ("https", "http"):
+    """https (http to this machine in development only), a host name a resolver can take, a port
+    that is one; the SSRF guard on the addresses comes with the deliveries."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is no number or out of range
+    except ValueError:
+        raise invalid("WebhookUrl") from None
+    host = parts.hostname or ""
+    if len(url) > 2048 or not url.isascii() or not url.isprintable() or " " in url or not HOST.fullmatch(host):
+        raise invalid("WebhookUrl")
+    if parts.scheme not in ("https", "http") or port == 0:
         raise invalid("WebhookUrl")
     if parts.scheme == "http" and not (safe_origin(url) and domain().settings.development):
         raise invalid("WebhookUrl")
