@@ -40,9 +40,12 @@ def procfile_argv() -> list[str]:
 
 
 def _procfile(target: str, port: int) -> list[str]:
+    """The Procfile's line with its address replaced by a loopback port and its app by `target`."""
     argv = procfile_argv()
     if "granian" in argv[2]:
-        return [*argv[:-1], "--port", str(port), "--host", "127.0.0.1", _granian_target(target)]
+        bound = {"--host": "127.0.0.1", "--port": str(port)}
+        argv = [bound.get(before, part) for before, part in zip(["", *argv], argv, strict=False)]
+        return [*argv[:-1], _granian_target(target)]
     return [*argv[:-1], "--bind", f"127.0.0.1:{port}", target]
 
 

@@ -63,6 +63,27 @@ def running(command: str, env: dict[str, str], cwd: Path = ROOT) -> Iterator[sub
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(5)
+        # The shell is gone; every process it started must be too (the server's workers included),
+        # within the Procfile's own kill timeout: nothing may outlive a stop.
+        deadline = time.monotonic() + 15
+        while _group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+            raise AssertionError(f"processes of `{command}` outlived SIGTERM by 15 s")
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of this group is still running (zombies waiting for their parent aside)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
 
 
 def wait_until_up(base: str, process: subprocess.Popen, path: str = "/healthz") -> None:
