@@ -16,6 +16,7 @@ from dotenv import dotenv_values
 
 from telephony.errors import ConfigError
 from telephony.limits import DESTINATION_KINDS, Pumping, Rule, parse_rules
+from telephony.outbound import Unresolvable, check_destination, new_secret, parse_secret
 from telephony.phone import InvalidPhoneNumber, is_region, parse_e164
 from telephony.providers import SPECS
 from telephony.providers.base import Setting as ProviderSetting
@@ -75,6 +76,10 @@ class Settings:
     default_region: str | None = None
     webotp_domain: str | None = None  # OTP_WEBOTP_DOMAIN: SMS end with `@<domain> #<code>`
     account_sid: str = "AC" + "0" * 32  # ACCOUNT_SID: the /v2 API's account (its HTTP Basic user name)
+    webhook_url: str = ""  # WEBHOOK_URL: where lifecycle events are POSTed ("" sends none)
+    webhook_secret: str = field(default="", repr=False)  # WEBHOOK_SECRET: `whsec_…`, signs them
+    webhook_secret_fallbacks: tuple[str, ...] = field(default=(), repr=False)  # older secrets, still signing
+    webhook_allow_private: bool = False  # WEBHOOK_ALLOW_PRIVATE: no SSRF guard on webhook URLs
 
     @property
     def hang_up_on_machines(self) -> bool:
@@ -85,6 +90,15 @@ class Settings:
     def development(self) -> bool:
         """True in `development` and `test`: the modes where dev-only routes exist."""
         return self.app_env != "production"
+
+    @property
+    def webhook_private_allowed(self) -> bool:
+        """Whether deliveries may reach loopback and private addresses: `outbound.session(...)`'s argument.
+
+        Production guards them unless WEBHOOK_ALLOW_PRIVATE=1; development and test do not (a
+        receiver on this machine is the usual case there, and the URL's form is still checked).
+        """
+        return self.webhook_allow_private or self.development
 
     def credential(self, name: str) -> str:
         """A provider setting by its environment name (validated present when the provider is used)."""
@@ -135,6 +149,10 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         else:
             checked[name] = take(partial(_provider_setting, raw, setting), "")
     public_base_url = take(lambda: _base_url(raw), "http://127.0.0.1:5000")
+    webhook_allow_private = take(lambda: _bool(raw, "WEBHOOK_ALLOW_PRIVATE", False), False)
+    webhook_url = take(lambda: _webhook_url(raw, production, webhook_allow_private), "")
+    webhook_secret = take(lambda: _webhook_secret(raw), "")
+    webhook_fallbacks = take(lambda: _webhook_fallbacks(raw), ())
     if env == "development" and not api_keys and not is_loopback(public_base_url):
         problems.add(_open_api(public_base_url))
     settings = Settings(
@@ -174,6 +192,10 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         default_region=take(lambda: _region(raw), None),
         webotp_domain=take(lambda: _webotp_domain(raw), None),
         account_sid=take(lambda: _account_sid(raw), "AC" + "0" * 32),
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        webhook_secret_fallbacks=webhook_fallbacks,
+        webhook_allow_private=webhook_allow_private,
     )
     if production:
         problems.extend(_refuse_weak_production(settings))
@@ -428,3 +450,58 @@ def _account_sid(raw: Mapping[str, str]) -> str:
     if not re.fullmatch(r"AC[0-9a-f]{32}", value):
         raise ConfigError("ACCOUNT_SID", f"must be AC followed by 32 hex digits (got {value!r})")
     return value
+
+
+def _webhook_url(raw: Mapping[str, str], production: bool, allow_private: bool) -> str:
+    """WEBHOOK_URL: an http(s) URL. Production resolves it now: https, public addresses only.
+
+    Development and test do not resolve it (a receiver may start after us): https, or http to a
+    loopback host. WEBHOOK_ALLOW_PRIVATE=1 lifts both (http and private addresses anywhere). The
+    URL is never echoed: it may carry a token.
+    """
+    url = raw.get("WEBHOOK_URL", "").strip()
+    if not url:
+        return ""
+    try:
+        check_destination(url, allow_private=True)  # the URL's form alone
+    except ValueError as exc:
+        raise ConfigError("WEBHOOK_URL", str(exc)) from None
+    if allow_private:
+        return url
+    if production:
+        try:
+            check_destination(url, allow_private=False)
+        except Unresolvable as exc:
+            raise ConfigError("WEBHOOK_URL", str(exc)) from None
+        except ValueError as exc:  # https, public addresses: what WEBHOOK_ALLOW_PRIVATE lifts
+            raise ConfigError("WEBHOOK_URL", f"{exc} in production{_LIFT}") from None
+    elif not safe_origin(url):
+        raise ConfigError("WEBHOOK_URL", "must be https:// (http:// only to a loopback host)" + _LIFT)
+    return url
+
+
+_LIFT = "; WEBHOOK_ALLOW_PRIVATE=1 allows http:// and private addresses"
+
+
+def _webhook_secret(raw: Mapping[str, str]) -> str:
+    """WEBHOOK_SECRET, checked whenever set; required when WEBHOOK_URL is (even a URL refused above)."""
+    secret = raw.get("WEBHOOK_SECRET", "").strip()
+    if secret:
+        parse_secret("WEBHOOK_SECRET", secret)
+    elif raw.get("WEBHOOK_URL", "").strip():
+        # A fresh value in the message, like API_KEYS': every process must share one, so none is made up.
+        raise ConfigError("WEBHOOK_SECRET", f"is required when WEBHOOK_URL is set, e.g. WEBHOOK_SECRET={new_secret()}")
+    return secret
+
+
+def _webhook_fallbacks(raw: Mapping[str, str]) -> tuple[str, ...]:
+    """WEBHOOK_SECRET_FALLBACKS: older secrets, comma-separated, each one a `whsec_` secret."""
+    name = "WEBHOOK_SECRET_FALLBACKS"
+    secrets_ = _csv(raw.get(name, ""))
+    for position, secret in enumerate(secrets_, 1):
+        try:
+            parse_secret(name, secret)
+        except ConfigError as exc:
+            why = str(exc).removeprefix(f"{name} ")
+            raise ConfigError(name, f"(value {position}) {why}") from None
+    return secrets_

@@ -55,7 +55,7 @@ _SETTINGS = {n for names in PROVIDER_SETTINGS.values() for n in names} | {
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No setting leaks in from the developer's shell or a `.env` in the checkout."""
-    prefixes = ("OTP_", "TWILIO_", "PLIVO_", "SIGNALWIRE_", "FLOWROUTE_", "SECRET_KEY", "API_KEYS")
+    prefixes = ("OTP_", "TWILIO_", "PLIVO_", "SIGNALWIRE_", "FLOWROUTE_", "SECRET_KEY", "API_KEYS", "WEBHOOK_")
     for name in _SETTINGS | {n for n in os.environ if n.startswith(prefixes)}:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
