@@ -413,7 +413,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-DEFAULT_MODELS = ["procfile", "sync-4", "gthread-4x32", "gevent-4", "granian-4x32"]  # procfile: granian 2x64
+DEFAULT_MODELS = ["procfile", "sync-4", "gthread-4x32", "gevent-4", "granian-2x64"]  # procfile: granian 4x32
 
 
 def served(bench: Bench, args: argparse.Namespace, target: str, name: str) -> Served:
