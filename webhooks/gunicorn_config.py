@@ -1,9 +1,11 @@
 """gunicorn settings (`gunicorn -c python:webhooks.gunicorn_config 'app:create_app()'`).
 
-The worker model (4 sync workers, as in the Procfile) is the one bench/RESULTS.md chose on 2 cores:
-gthread had more throughput but p99 up to twice as long. WEB_CONCURRENCY and WEB_THREADS override
-it where the Procfile's flags are not given (the Docker image). Metrics from every worker, and
-from `otp worker`, are added up through one PROMETHEUS_MULTIPROC_DIR (webhooks/metrics.py).
+The Procfile serves the app with granian (bench/RESULTS.md says why; webhooks/serve.py does per
+worker what this file does); gunicorn still works with these settings. WEB_CONCURRENCY (default 4)
+and WEB_THREADS (default 1: sync workers) choose its workers; with a provider that takes hundreds of
+milliseconds, give it threads (WEB_THREADS=32: gthread), or a start holds a whole worker while it
+waits. Metrics from every worker, and from `otp worker`, are added up through one
+PROMETHEUS_MULTIPROC_DIR (webhooks/metrics.py).
 """
 
 from __future__ import annotations
