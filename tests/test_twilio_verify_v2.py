@@ -171,6 +171,8 @@ def test_rate_limit_buckets(serve: Callable[..., Served]) -> None:
     service = s.client.verify.v2.services.create(friendly_name="Acme")
     limit = s.client.verify.v2.services(service.sid).rate_limits.create(unique_name="end_user_ip", description="IP")
     assert limit.sid.startswith("RK")
+    again = twilio_error(lambda: s.client.verify.v2.services(service.sid).rate_limits.create(unique_name="end_user_ip"))
+    assert (again.code, again.status) == (60208, 400)
     bucket = s.client.verify.v2.services(service.sid).rate_limits(limit.sid).buckets.create(max=2, interval=60)
     assert bucket.sid.startswith("BL") and bucket.max == 2
     assert [b.sid for b in s.client.verify.v2.services(service.sid).rate_limits(limit.sid).buckets.list()] == [

@@ -481,7 +481,7 @@ def create_rate_limit(sid: str) -> tuple[Response, int]:
         raise invalid("UniqueName")
     existing = [json.loads(t) for t in domain().store.doc_list("ratelimit", sid)]
     if any(d["unique_name"] == data["UniqueName"] for d in existing):
-        raise V2Error(60200, 400, "Invalid parameter: UniqueName (already used in this service)")
+        raise V2Error(60208, 400, "Rate limit with that UniqueName already exists")  # Twilio's code for it
     rk, now = services.new_sid("RK"), domain().clock()
     doc = _rate_limit_fields(data, {"sid": rk, "service_sid": sid, "parent": sid, "unique_name": "",
                                     "description": "", "created": now, "updated": now,
