@@ -24,7 +24,6 @@ if __package__ in (None, ""):
 
 import json
 import math
-import statistics
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -277,9 +276,6 @@ def summary(model: str, phases: list[Phase]) -> dict:
 def as_json(phases: list[Phase]) -> list[dict]:
     return [asdict(p) for p in phases]
 
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from telephony import services
@@ -138,7 +138,7 @@ def authenticate() -> None:
         matched |= hmac.compare_digest(password.encode(), key.encode())
     if not (hmac.compare_digest(user.encode(), settings.account_sid.encode()) and matched):
         raise V2Error(20003, 401, "Authentication Error - invalid username or password")
-    request.environ["otp.api_key"] = password
+    g.api_key = password  # counted against OTP_LIMIT_API_KEY, as /v1's bearer key is
 
 
 def _basic(header: str) -> tuple[str, str]:
@@ -242,8 +242,8 @@ def delete_service(sid: str) -> tuple[str, int]:
     load_service(sid)
     store = domain().store
     for kind in ("bucket", "ratelimit", "webhook"):
-        for text in store.doc_list(kind, sid):
-            store.doc_delete(kind, json.loads(text)["sid"])
+        for doc in _docs(kind, sid):
+            store.doc_delete(kind, doc["sid"])
     services.remove(store, sid)
     return "", 204
 
@@ -280,9 +280,8 @@ def _rate_limit_counters(svc_sid: str, raw: str) -> tuple[tuple[str, str, int, i
         raise invalid("RateLimits") from None
     if not isinstance(asked, dict) or any(isinstance(v, bool) or not isinstance(v, str | int) for v in asked.values()):
         raise invalid("RateLimits")
-    store = domain().store
-    limits = {d["unique_name"]: d for d in map(json.loads, store.doc_list("ratelimit", svc_sid))}
-    buckets = [json.loads(text) for text in store.doc_list("bucket", svc_sid)]
+    limits = {d["unique_name"]: d for d in _docs("ratelimit", svc_sid)}
+    buckets = _docs("bucket", svc_sid)
     counters = []
     for name, value in asked.items():
         limit = limits.get(name)
@@ -315,9 +314,8 @@ def create_verification(sid: str) -> tuple[Response, int]:
         rate_limits=_rate_limit_counters(sid, data["RateLimits"]) if "RateLimits" in data else (),
     )
     locale = _locale(data.get("Locale"))
-    origin = Origin(ip=data.get("DeviceIp") or None, api_key=request.environ.get("otp.api_key") or None)
-    if origin.ip is not None:
-        origin = Origin(ip=_ip(origin.ip), api_key=origin.api_key)
+    device_ip = _ip(data["DeviceIp"]) if data.get("DeviceIp") else None
+    origin = Origin(ip=device_ip, api_key=g.get("api_key") or None)
     v, _ = domain().start_or_resend(data["To"], channel, locale, origin, options=options)
     return json_response(verification_view(v, sid), 201), 201
 
@@ -437,11 +435,6 @@ def check_verification(sid: str) -> Response:
 # --- rate limits and buckets ----------------------------------------------------------------------
 
 
-def _doc_view(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
-    return {**doc, "account_sid": account_sid(), "date_created": iso(doc["created"]),
-            "date_updated": iso(doc["updated"]), "url": f"{base_url()}{doc['path']}"}  # fmt: skip
-
-
 def _doc(kind: str, sid: str, parent: str, prefix: str) -> dict[str, Any]:
     found = domain().store.doc_get(kind, sid) if services.is_sid(sid, prefix) else None
     doc = json.loads(found) if found else None
@@ -454,11 +447,16 @@ def _save(kind: str, doc: dict[str, Any]) -> None:
     domain().store.doc_put(kind, doc["sid"], json.dumps(doc), parent=doc["service_sid"])
 
 
-def _view_without(doc: dict[str, Any], *hidden: str) -> dict[str, Any]:
-    view = _doc_view("", doc)
-    for name in ("parent", "path", "created", "updated", *hidden):
-        view.pop(name, None)
-    return view
+def _docs(kind: str, service_sid: str) -> list[dict[str, Any]]:
+    """A service's documents of `kind`, oldest first."""
+    return sorted((json.loads(t) for t in domain().store.doc_list(kind, service_sid)), key=lambda d: d["created"])
+
+
+def doc_view(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored document as Twilio shows it: our bookkeeping fields out, the account, dates and URL in."""
+    view = {k: v for k, v in doc.items() if k not in ("parent", "path", "created", "updated")}
+    return {**view, "account_sid": account_sid(), "date_created": iso(doc["created"]),
+            "date_updated": iso(doc["updated"]), "url": f"{base_url()}{doc['path']}"}  # fmt: skip
 
 
 def _rate_limit_fields(data: dict[str, str], doc: dict[str, Any]) -> dict[str, Any]:
@@ -479,8 +477,7 @@ def create_rate_limit(sid: str) -> tuple[Response, int]:
     data = form()
     if "UniqueName" not in data:
         raise invalid("UniqueName")
-    existing = [json.loads(t) for t in domain().store.doc_list("ratelimit", sid)]
-    if any(d["unique_name"] == data["UniqueName"] for d in existing):
+    if any(d["unique_name"] == data["UniqueName"] for d in _docs("ratelimit", sid)):
         raise V2Error(60208, 400, "Rate limit with that UniqueName already exists")  # Twilio's code for it
     rk, now = services.new_sid("RK"), domain().clock()
     doc = _rate_limit_fields(data, {"sid": rk, "service_sid": sid, "parent": sid, "unique_name": "",
@@ -491,7 +488,7 @@ def create_rate_limit(sid: str) -> tuple[Response, int]:
 
 
 def _rate_limit_view(doc: dict[str, Any]) -> dict[str, Any]:
-    view = _view_without(doc)
+    view = doc_view(doc)
     view["links"] = {"buckets": f"{view['url']}/Buckets"}
     return view
 
@@ -499,8 +496,7 @@ def _rate_limit_view(doc: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/Services/<sid>/RateLimits")
 def list_rate_limits(sid: str) -> Response:
     load_service(sid)
-    docs = sorted((json.loads(t) for t in domain().store.doc_list("ratelimit", sid)), key=lambda d: d["created"])
-    return page("rate_limits", [_rate_limit_view(d) for d in docs], f"/v2/Services/{sid}/RateLimits")
+    return page("rate_limits", [_rate_limit_view(d) for d in _docs("ratelimit", sid)], f"/v2/Services/{sid}/RateLimits")
 
 
 @bp.get("/Services/<sid>/RateLimits/<rk>")
@@ -523,9 +519,9 @@ def update_rate_limit(sid: str, rk: str) -> Response:
 def delete_rate_limit(sid: str, rk: str) -> tuple[str, int]:
     _doc("ratelimit", rk, sid, "RK")
     store = domain().store
-    for text in store.doc_list("bucket", sid):
-        if json.loads(text)["rate_limit_sid"] == rk:
-            store.doc_delete("bucket", json.loads(text)["sid"])
+    for bucket in _docs("bucket", sid):
+        if bucket["rate_limit_sid"] == rk:
+            store.doc_delete("bucket", bucket["sid"])
     store.doc_delete("ratelimit", rk)
     return "", 204
 
@@ -540,10 +536,6 @@ def _bucket_fields(data: dict[str, str], doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _bucket_view(doc: dict[str, Any]) -> dict[str, Any]:
-    return _view_without(doc)
-
-
 @bp.post("/Services/<sid>/RateLimits/<rk>/Buckets")
 def create_bucket(sid: str, rk: str) -> tuple[Response, int]:
     _doc("ratelimit", rk, sid, "RK")
@@ -556,15 +548,14 @@ def create_bucket(sid: str, rk: str) -> tuple[Response, int]:
                                 "interval": 0, "created": now, "updated": now,
                                 "path": f"/v2/Services/{sid}/RateLimits/{rk}/Buckets/{bl}"})  # fmt: skip
     _save("bucket", doc)
-    return json_response(_bucket_view(doc), 201), 201
+    return json_response(doc_view(doc), 201), 201
 
 
 @bp.get("/Services/<sid>/RateLimits/<rk>/Buckets")
 def list_buckets(sid: str, rk: str) -> Response:
     _doc("ratelimit", rk, sid, "RK")
-    docs = [json.loads(t) for t in domain().store.doc_list("bucket", sid)]
-    mine = sorted((d for d in docs if d["rate_limit_sid"] == rk), key=lambda d: d["created"])
-    return page("buckets", [_bucket_view(d) for d in mine], f"/v2/Services/{sid}/RateLimits/{rk}/Buckets")
+    mine = [d for d in _docs("bucket", sid) if d["rate_limit_sid"] == rk]
+    return page("buckets", [doc_view(d) for d in mine], f"/v2/Services/{sid}/RateLimits/{rk}/Buckets")
 
 
 def _bucket(sid: str, rk: str, bl: str) -> dict[str, Any]:
@@ -576,7 +567,7 @@ def _bucket(sid: str, rk: str, bl: str) -> dict[str, Any]:
 
 @bp.get("/Services/<sid>/RateLimits/<rk>/Buckets/<bl>")
 def fetch_bucket(sid: str, rk: str, bl: str) -> Response:
-    return json_response(_bucket_view(_bucket(sid, rk, bl)))
+    return json_response(doc_view(_bucket(sid, rk, bl)))
 
 
 @bp.post("/Services/<sid>/RateLimits/<rk>/Buckets/<bl>")
@@ -584,7 +575,7 @@ def update_bucket(sid: str, rk: str, bl: str) -> Response:
     doc = _bucket_fields(form(), _bucket(sid, rk, bl))
     doc["updated"] = domain().clock()
     _save("bucket", doc)
-    return json_response(_bucket_view(doc))
+    return json_response(doc_view(doc))
 
 
 @bp.delete("/Services/<sid>/RateLimits/<rk>/Buckets/<bl>")
@@ -638,10 +629,6 @@ def _webhook_url(url: str) -> str:
     return url
 
 
-def _webhook_view(doc: dict[str, Any]) -> dict[str, Any]:
-    return _view_without(doc)
-
-
 @bp.post("/Services/<sid>/Webhooks")
 def create_webhook(sid: str) -> tuple[Response, int]:
     load_service(sid)
@@ -657,19 +644,18 @@ def create_webhook(sid: str) -> tuple[Response, int]:
                                  "created": now, "updated": now, "path": f"/v2/Services/{sid}/Webhooks/{yw}"},
                           events)  # fmt: skip
     _save("webhook", doc)
-    return json_response(_webhook_view(doc), 201), 201
+    return json_response(doc_view(doc), 201), 201
 
 
 @bp.get("/Services/<sid>/Webhooks")
 def list_webhooks(sid: str) -> Response:
     load_service(sid)
-    docs = sorted((json.loads(t) for t in domain().store.doc_list("webhook", sid)), key=lambda d: d["created"])
-    return page("webhooks", [_webhook_view(d) for d in docs], f"/v2/Services/{sid}/Webhooks")
+    return page("webhooks", [doc_view(d) for d in _docs("webhook", sid)], f"/v2/Services/{sid}/Webhooks")
 
 
 @bp.get("/Services/<sid>/Webhooks/<yw>")
 def fetch_webhook(sid: str, yw: str) -> Response:
-    return json_response(_webhook_view(_doc("webhook", yw, sid, "YW")))
+    return json_response(doc_view(_doc("webhook", yw, sid, "YW")))
 
 
 @bp.post("/Services/<sid>/Webhooks/<yw>")
@@ -677,7 +663,7 @@ def update_webhook(sid: str, yw: str) -> Response:
     doc = _webhook_fields(form(), _doc("webhook", yw, sid, "YW"), request.form.getlist("EventTypes"))
     doc["updated"] = domain().clock()
     _save("webhook", doc)
-    return json_response(_webhook_view(doc))
+    return json_response(doc_view(doc))
 
 
 @bp.delete("/Services/<sid>/Webhooks/<yw>")
