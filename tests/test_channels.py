@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 import xml.etree.ElementTree as ET
@@ -257,6 +258,27 @@ def test_press_a_key_gate(make_app, twilio_api: responses.RequestsMock) -> None:
     assert "g=1" in menu_of(gate)
     assert len(digits(answer(client, menu_of(gate), Digits="5"))) == 12
     assert digits(answer(client, menu_of(gate))) == []  # silence: nothing said
+
+
+@pytest.mark.parametrize(("environment_gate", "service_gate"), [("1", "false"), ("0", "true")])
+def test_a_v2_service_s_press_a_key_gate_wins_over_the_environment_s(
+    make_app, twilio_api: responses.RequestsMock, environment_gate: str, service_gate: str
+) -> None:
+    """DtmfInputRequired is copied into each verification; its answer URL follows it, not OTP_VOICE_PRESS_KEY."""
+    client = make_app(OTP_PROVIDER="twilio", OTP_VOICE_PRESS_KEY=environment_gate, **TWILIO).test_client()
+    auth = {"Authorization": "Basic " + base64.b64encode(b"AC" + b"0" * 32 + b":any").decode()}  # development
+    service = client.post("/v2/Services", data={"FriendlyName": "Gate", "DtmfInputRequired": service_gate},
+                          headers=auth).get_json()  # fmt: skip
+    started = client.post(f"/v2/Services/{service['sid']}/Verifications", data={"To": NUMBER, "Channel": "call"},
+                          headers=auth)  # fmt: skip
+    assert started.status_code == 201, started.get_json()
+    first = answer(client, sent(twilio_api, "Calls")[-1]["Url"][0])
+    if service_gate == "true":
+        assert digits(first) == [] and "g=1" in menu_of(first)  # the gate, though the environment has none
+        assert len(digits(answer(client, menu_of(first), Digits="5"))) == 12
+    else:
+        assert len(digits(first)) == 12  # the code straight away, though the environment gates calls
+        assert "Gate" in first.find(".//Say").text  # the service's brand
 
 
 def test_a_machine_never_hears_the_code(client: FlaskClient, twilio_api: responses.RequestsMock) -> None:

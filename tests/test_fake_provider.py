@@ -6,15 +6,15 @@ import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import plivo
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 from twilio.rest import Client
 
 from bench.fake_provider import FakeProvider
+from telephony.providers import http
 
 DELAY = 0.05
 TO, FROM = "+14155550100", "+15005550006"
@@ -34,22 +34,9 @@ def twilio_client(fake: FakeProvider) -> Client:
     return client
 
 
-class ToFake(HTTPAdapter):
-    """Sends every https:// request of a session to the fake instead, path kept."""
-
-    def __init__(self, base: str) -> None:
-        super().__init__()
-        self.base = urlsplit(base)
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        parts = urlsplit(str(request.url))
-        request.url = urlunsplit((self.base.scheme, self.base.netloc, parts.path, parts.query, parts.fragment))
-        return super().send(request, *args, **kwargs)
-
-
 def plivo_client(fake: FakeProvider) -> plivo.RestClient:
     client = plivo.RestClient("MA" + "A" * 18, "plivo-test-auth-token")
-    client.session.mount("https://", ToFake(fake.url))
+    http.mount(client.session, fake.url, "https://api.plivo.com")  # as PLIVO_API_URL does
     return client
 
 

@@ -350,3 +350,13 @@ def test_a_deleted_service_takes_its_settings_with_it(serve: Callable[..., Serve
     assert twilio_error(lambda: services(sid).verifications(started.sid).update(status="canceled")).code == 20404
     store = s.app.extensions["verification"].store
     assert all(store.doc_list(kind, sid) == [] for kind in ("ratelimit", "bucket", "webhook"))
+
+
+def test_device_ip_is_counted_against_the_per_ip_limit(serve: Callable[..., Served]) -> None:
+    s = serve(OTP_LIMIT_IP="1/600")
+    verifications = s.client.verify.v2.services(s.client.verify.v2.services.create(friendly_name="Acme").sid)
+    verifications = verifications.verifications
+    assert verifications.create(to=MOBILE, channel="sms", device_ip="203.0.113.7").status == "pending"
+    again = twilio_error(lambda: verifications.create(to=OTHER, channel="sms", device_ip="::ffff:203.0.113.7"))
+    assert (again.code, again.status) == (20429, 429)  # the same address, IPv4-mapped: one counter
+    assert verifications.create(to=OTHER, channel="sms", device_ip="203.0.113.8").status == "pending"
