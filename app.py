@@ -23,7 +23,7 @@ from telephony.errors import ConfigError
 from telephony.providers import build_providers
 from telephony.service import VerificationService
 from telephony.store import KeyNames, Store, store_from_url
-from webhooks.cli import development_tool_running, start_timer_thread
+from webhooks.cli import development_tool_running, start_worker_thread
 
 MAX_BODY = 16 * 1024
 
@@ -137,7 +137,7 @@ def main() -> None:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     verification = app.extensions["verification"]
-    start_timer_thread(verification)  # development has no separate worker process
+    start_worker_thread(app)  # development has no separate worker process
     app.run(host="127.0.0.1", port=verification.settings.port, threaded=True)
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from telephony.errors import ConfigError
+from telephony.eventlog import RETRY_SCHEDULE
 from telephony.limits import DESTINATION_KINDS, Pumping, Rule, parse_rules
 from telephony.outbound import Unresolvable, check_destination, new_secret, parse_secret
 from telephony.phone import InvalidPhoneNumber, is_region, parse_e164
@@ -80,6 +81,9 @@ class Settings:
     webhook_secret: str = field(default="", repr=False)  # WEBHOOK_SECRET: `whsec_…`, signs them
     webhook_secret_fallbacks: tuple[str, ...] = field(default=(), repr=False)  # older secrets, still signing
     webhook_allow_private: bool = False  # WEBHOOK_ALLOW_PRIVATE: no SSRF guard on webhook URLs
+    # WEBHOOK_RETRY_SCHEDULE: seconds before each retry (tests shorten it)
+    webhook_retry_schedule: tuple[float, ...] = RETRY_SCHEDULE
+    dev_receiver: bool = False  # development without WEBHOOK_URL: events go to this app's /dev/webhook
 
     @property
     def hang_up_on_machines(self) -> bool:
@@ -153,6 +157,10 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
     webhook_url = take(lambda: _webhook_url(raw, production, webhook_allow_private), "")
     webhook_secret = take(lambda: _webhook_secret(raw), "")
     webhook_fallbacks = take(lambda: _webhook_fallbacks(raw), ())
+    port = take(lambda: _int(raw, "PORT", 5000, 1, 65535), 5000)
+    dev_receiver = env == "development" and not raw.get("WEBHOOK_URL", "").strip()
+    if dev_receiver:  # a newcomer sees callbacks arrive without writing a receiver (webhooks/demo.py)
+        webhook_url, webhook_secret = f"http://127.0.0.1:{port}/dev/webhook", webhook_secret or new_secret()
     if env == "development" and not api_keys and not is_loopback(public_base_url):
         problems.add(_open_api(public_base_url))
     settings = Settings(
@@ -185,7 +193,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         pumping=take(lambda: _pumping(raw), None),
         trust_proxy=take(lambda: _int(raw, "TRUST_PROXY", 0, 0, 5), 0),
         demo_enabled=not production or take(lambda: _bool(raw, "DEMO_ENABLED", False), False),
-        port=take(lambda: _int(raw, "PORT", 5000, 1, 65535), 5000),
+        port=port,
         credentials={n: value for n, value in checked.items() if value},
         allowed_number_types=take(lambda: _number_types(raw), frozenset()),
         metrics_token=raw.get("METRICS_TOKEN", "").strip(),
@@ -196,6 +204,8 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         webhook_secret=webhook_secret,
         webhook_secret_fallbacks=webhook_fallbacks,
         webhook_allow_private=webhook_allow_private,
+        webhook_retry_schedule=take(lambda: _schedule(raw), RETRY_SCHEDULE),
+        dev_receiver=dev_receiver,
     )
     if production:
         problems.extend(_refuse_weak_production(settings))
@@ -492,6 +502,20 @@ def _webhook_secret(raw: Mapping[str, str]) -> str:
         # A fresh value in the message, like API_KEYS': every process must share one, so none is made up.
         raise ConfigError("WEBHOOK_SECRET", f"is required when WEBHOOK_URL is set, e.g. WEBHOOK_SECRET={new_secret()}")
     return secret
+
+
+def _schedule(raw: Mapping[str, str]) -> tuple[float, ...]:
+    """WEBHOOK_RETRY_SCHEDULE: the seconds before each retry, comma-separated (1 to 20 of them)."""
+    text = raw.get("WEBHOOK_RETRY_SCHEDULE", "").strip()
+    if not text:
+        return RETRY_SCHEDULE
+    try:
+        waits = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        waits = ()
+    if not 1 <= len(waits) <= 20 or not all(0.1 <= w <= 86400 for w in waits):
+        raise ConfigError("WEBHOOK_RETRY_SCHEDULE", "must be 1 to 20 comma-separated seconds, each 0.1 to 86400")
+    return waits
 
 
 def _webhook_fallbacks(raw: Mapping[str, str]) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ from telephony.errors import (
     ServiceError,
     StoreUnavailable,
 )
+from telephony.eventlog import transition_event
 from telephony.events import event
 from telephony.lifecycle import (
     FAILED,
@@ -435,7 +436,8 @@ class VerificationService:
             result = step(v, change, self._context())
             if not result.changed:
                 return result
-            saved = self.store.save(result.verification, previous=v)
+            made = transition_event(v.status, result.verification.status)
+            saved = self.store.save(result.verification, previous=v, event=made)
             if saved is not None:
                 if saved.fell_back and not v.fell_back:
                     event("verification.fallback", saved, trigger=type(change).__name__)

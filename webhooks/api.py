@@ -9,9 +9,11 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from telephony.errors import InvalidRequest, ServiceError
+from telephony.eventlog import EVENT_ID
 from telephony.limits import Origin, client_address
 from telephony.models import Verification
 from webhooks.context import service
+from webhooks.event_views import event_view
 from webhooks.jsonio import json_response
 from webhooks.views import verification_view
 
@@ -128,6 +130,20 @@ def resend_verification(verification_id: str) -> tuple[Response, int]:
 def cancel_verification(verification_id: str) -> tuple[Response, int]:
     body()
     return answer(service().cancel(verification_id))
+
+
+@bp.get("/events")
+def list_events() -> Response:
+    """Lifecycle events of the last 3 days, oldest first; `after` continues from an event's id."""
+    after = request.args.get("after") or None
+    if after is not None and not EVENT_ID.fullmatch(after):
+        raise InvalidRequest("`after` must be an event id (evt_…) from an earlier page.")
+    raw_limit = request.args.get("limit", "50")
+    if not raw_limit.isascii() or not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
+        raise InvalidRequest("`limit` must be a whole number from 1 to 500.")
+    events, more = service().store.list_events(after, int(raw_limit))
+    shown = [event_view(e, delivery) for e, delivery in events]
+    return json_response({"events": shown, "next": shown[-1]["id"] if more and shown else None})
 
 
 @bp.after_request

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
 import threading
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from telephony import services
+from telephony.delivery import Deliverer
 from telephony.errors import InvalidPhone, InvalidRequest, ServiceError, StoreUnavailable
 from telephony.providers import SPECS
 from telephony.service import VerificationService
 from telephony.urls import answer_url, inbound_sms_url
 from webhooks.context import service
 from webhooks.demo import number_hint
+from webhooks.event_views import EventPayloads
 from webhooks.metrics import share_across_processes
 from webhooks.simulate import simulate, spoken
 from webhooks.views import verification_view
@@ -27,41 +30,57 @@ otp.add_command(simulate)
 log = logging.getLogger("webhooks")
 
 
-def fire_timers_forever(verification: VerificationService, interval: float, stop: threading.Event) -> None:
-    """Fire due fallback timers until `stop` is set; a store outage only delays them."""
-    while not stop.is_set():
+def work_forever(app: Flask, interval: float, stop: threading.Event) -> None:
+    """Fire due fallback timers and deliver events until `stop` is set; a store outage only delays them."""
+    with app.app_context():  # the event payloads are the API's views
+        verification = service()
+        deliverer = Deliverer(verification.settings, verification.store, EventPayloads())
         try:
-            fired = verification.fire_due_timers()
-        except StoreUnavailable:
-            fired = 0  # logged by the store; timers stay in Redis and fire once it is back
-        if not fired:
-            stop.wait(interval)
+            while not stop.is_set():
+                if not work_once(verification, deliverer):
+                    stop.wait(interval)
+        finally:
+            deliverer.close()
 
 
-def start_timer_thread(verification: VerificationService, interval: float = 1.0) -> threading.Event:
-    """Development: fire timers from a daemon thread of the web process."""
+def work_once(verification: VerificationService, deliverer: Deliverer) -> int:
+    """One round of the worker: due timers, new events, due deliveries; how much it did."""
+    done = 0
+    for step in (verification.fire_due_timers, deliverer.run_once):
+        with contextlib.suppress(StoreUnavailable):  # logged by the store; all waits in Redis till it is back
+            done += step()
+    return done
+
+
+def start_worker_thread(app: Flask, interval: float = 1.0) -> threading.Event:
+    """Development: the worker's rounds in a daemon thread of the web process."""
     stop = threading.Event()
-    thread = threading.Thread(target=fire_timers_forever, args=(verification, interval, stop), daemon=True)
-    thread.name = "otp-timers"
+    thread = threading.Thread(target=work_forever, args=(app, interval, stop), daemon=True, name="otp-worker")
     thread.start()
     return stop
 
 
 @otp.command("worker")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls when idle.")
-@click.option("--once", is_flag=True, help="Fire the timers due now, then exit.")
+@click.option("--once", is_flag=True, help="Do what is due now (timers, events, deliveries), then exit.")
 def worker(interval: float, once: bool) -> None:
-    """Fire SMS-to-call fallback timers (run one or more beside the web processes)."""
-    share_across_processes()  # the fallbacks it places are counted on the web processes' /metrics
+    """Fire SMS-to-call fallback timers, write expiry events and deliver webhooks (run one or more
+    beside the web processes)."""
+    share_across_processes()  # what it does is counted on the web processes' /metrics
     verification = service()
     _rekey(verification)
     if once:
-        click.echo(f"fired {verification.fire_due_timers()} timer(s)")
+        deliverer = Deliverer(verification.settings, verification.store, EventPayloads())
+        try:
+            fired = verification.fire_due_timers()
+            click.echo(f"fired {fired} timer(s), attempted {deliverer.run_once()} delivery(ies)")
+        finally:
+            deliverer.close()
         return
-    click.echo(f"otp worker: polling every {interval}s for due fallback timers")
+    click.echo(f"otp worker: polling every {interval}s for due timers, events and deliveries")
     stop = threading.Event()
     try:
-        fire_timers_forever(verification, interval, stop)
+        work_forever(current_app._get_current_object(), interval, stop)  # type: ignore[attr-defined]
     except KeyboardInterrupt:
         stop.set()
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from telephony.eventlog import Claim, Delivery, Event
 from telephony.lifecycle import CheckOutcome
 from telephony.limits import Admission, CheckPolicy, SendPlan, Write
 from telephony.models import Verification
@@ -14,6 +16,8 @@ __all__ = ["OUTBOX_LIMIT", "CheckOutcome", "Store"]
 
 OUTBOX_LIMIT = 100  # development outbox entries kept
 OutboxEntry = dict[str, Any]  # a development send as `/dev/outbox` lists it
+EXPIRY_GRACE = 900  # seconds a verification's record outlives its expiry: the worker's expiry event reads it
+Targets = Callable[[Event], list[str]]  # where an event is delivered (eventlog.MAIN_TARGET, YW SIDs)
 
 
 class Store(Protocol):
@@ -38,10 +42,13 @@ class Store(Protocol):
     def play(self, verification_id: str) -> tuple[Verification | None, int]:
         """The verification and how many times its code has now been played (this one counted)."""
 
-    def save(self, v: Verification, previous: Verification | None = None) -> Verification | None:
+    def save(
+        self, v: Verification, previous: Verification | None = None, event: str | None = None
+    ) -> Verification | None:
         """Compare-and-set: write `v` only if the stored version is still `v.version`.
 
         `previous`, the copy `v` was derived from, lets a store write only the fields that changed.
+        `event`: the type of the lifecycle event this change makes, written in the same atomic step.
 
         Returns the stored verification (its version one higher), or None on a conflict or expiry.
         """
@@ -55,6 +62,7 @@ class Store(Protocol):
         `max_attempts_reached`; the right code makes it `approved`. Only a pending verification
         changes. With a `policy`, wrong codes also count per number (LOCKED once over its limit,
         whatever the verification) and an approval counts for the prefix's pumping statistics.
+        Approving, or spending the last check, writes its event in the same atomic step.
         """
 
     def admit(self, plan: SendPlan, write: Write | None = None) -> Admission:
@@ -116,6 +124,26 @@ class Store(Protocol):
 
     def doc_delete(self, kind: str, sid: str) -> bool:
         """Forget a document; False when there was none."""
+
+    # --- lifecycle events (telephony/eventlog.py) ---------------------------------------------------
+
+    def collect_events(self, targets: Targets, limit: int = 500) -> list[Event]:
+        """Write the expiry events that are due (a verification still pending at its expiry), then
+        move events from where their changes wrote them into the event log, queueing a delivery to
+        each of `targets(event)`. Returns the events newly logged: one that is already there (two
+        workers collecting at once) is neither logged nor returned again."""
+
+    def claim_deliveries(self, lease: float, limit: int) -> list[Claim]:
+        """Due deliveries, each held by the caller for `lease` seconds; only the oldest undelivered
+        event of a resource is ever due for a target, so a resource's events arrive in order."""
+
+    def finish_delivery(self, claim: Claim, outcome: Delivery) -> bool:
+        """Record an attempt's outcome (a retry's `next_attempt_at`, or final); False when the lease
+        was lost (another worker holds the delivery now) and nothing was written."""
+
+    def list_events(self, after: str | None, limit: int) -> tuple[list[tuple[Event, Delivery | None]], bool]:
+        """Logged events after the event `after` (from the oldest kept when None or no longer kept),
+        oldest first, with their delivery to the main target; True when more follow."""
 
     def ping(self) -> bool:
         """True when the backend answers."""

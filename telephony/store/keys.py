@@ -36,6 +36,29 @@ def docs(kind: str) -> str:
     SID -> "<parent SID>|<JSON>". Few and small, read whole."""
     return f"otp:{{docs}}:{kind}"
 TIMERS = "otp:timers"
+# The event log and its deliveries: one slot (`{events}`), so each script over them is atomic.
+EVENT_LOG = "otp:{events}:log"  # sorted set: event id -> score (~ms it entered the log; only grows)
+EVENTS = "otp:{events}:e"  # hash: event id -> JSON (eventlog.Event)
+DELIVERIES = "otp:{events}:d"  # hash: "<event id>|<target>" -> JSON (eventlog.Delivery)
+DUE = "otp:{events}:due"  # sorted set: delivery key -> ms its next attempt is due (or its lease ends)
+LAST_SCORE = "otp:{events}:last"
+TAGS = "otp:{events}:tags"  # sorted set: tag -> ms when its outbox or expiries need the worker
+HINTS = "otp:{events}:hints"  # hash: tag -> how many hints it had (relay.lua compares them)
+
+
+def delivery_queue(target: str, resource: str) -> str:
+    """The deliveries of one resource's events to one target, oldest first (only the head is due)."""
+    return f"otp:{{events}}:q:{target}:{resource}"
+
+
+def outbox(tag: str) -> str:
+    """Events written with the changes of one tag's verifications, until the worker logs them."""
+    return _key(tag, "ev")
+
+
+def expiries(tag: str) -> str:
+    """A sorted set of the tag's verification ids by expiry (ms): the worker's expiry events."""
+    return _key(tag, "x")
 
 
 def _key(tag: str, *parts: object) -> str:

@@ -7,17 +7,20 @@ threads) only; configuration refuses it in production.
 from __future__ import annotations
 
 import heapq
+import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 
 from telephony.codes import CodeVault
+from telephony.eventlog import EXPIRED, RETENTION, Claim, Delivery, Event, event_id, snapshot, transition_event
 from telephony.lifecycle import CheckOutcome, apply_check
 from telephony.limits import Admission, CheckPolicy, Create, Outcome, Pumping, Rule, Save, SendPlan, Write, buckets
 from telephony.models import Verification
 from telephony.store import keys
-from telephony.store.base import OUTBOX_LIMIT, OutboxEntry
+from telephony.store.base import EXPIRY_GRACE, OUTBOX_LIMIT, OutboxEntry, Targets
 from telephony.store.keys import KeyNames
 from telephony.store.record import from_record, to_record
 
@@ -36,6 +39,14 @@ class MemoryStore:
         self._timers: list[tuple[float, str]] = []  # a heap; entries a later schedule replaced are stale
         self._due: dict[str, float] = {}  # one timer per verification, as a Redis sorted set keeps it
         self._counters: dict[str, tuple[float, float]] = {}  # key -> (value, expires at)
+        # Lifecycle events, as the Redis store keeps them (store/redis.py): written with each change
+        # into an outbox, moved into the log by collect_events, delivered from there.
+        self._event_outbox: list[Event] = []
+        self._expiries: list[tuple[float, str]] = []  # a heap of (expires at, id)
+        self._log: dict[str, Event] = {}  # event id -> event, in the order logged
+        self._deliveries: dict[str, tuple[Delivery, str]] = {}  # key -> (delivery, lease token)
+        self._due_deliveries: dict[str, float] = {}  # key -> when due (or its lease ends)
+        self._queues: dict[tuple[str, str], deque[str]] = {}  # (target, resource) -> keys, oldest first
 
     def now(self) -> float:
         """The one clock of this store: expiry, windows and (through the service) cooldowns."""
@@ -44,9 +55,16 @@ class MemoryStore:
     def _live(self, verification_id: str) -> dict[str, str] | None:
         record = self._records.get(verification_id)
         if record is not None and int(record["e"]) / 1000 <= self._clock():
-            del self._records[verification_id]
+            if int(record["e"]) / 1000 + EXPIRY_GRACE <= self._clock():  # kept a while for its expiry event
+                del self._records[verification_id]
             return None
         return record
+
+    def _emit(self, record: dict[str, str], resource: str, event_type: str) -> None:
+        """Write an event of `record` (as it is after the change) into the outbox: callers hold the lock."""
+        shown = snapshot(record)
+        self._event_outbox.append(Event(event_id(resource, event_type), event_type, round(self._clock(), 3),
+                                        resource, shown.get("g", ""), shown))  # fmt: skip
 
     def create(self, v: Verification) -> Verification:
         with self._lock:
@@ -57,6 +75,7 @@ class MemoryStore:
         v = v.with_changes(created_at=now, expires_at=now + round(v.expires_at - v.created_at, 3))
         self._records[v.id] = {**to_record(v), "n": self.names.number(v.to), "q": self.names.prefix(v.to)}
         self._latest[self.names.latest(v.to, scope=v.service)] = (v.id, v.expires_at)
+        heapq.heappush(self._expiries, (v.expires_at, v.id))
         return v
 
     # Counters: fixed windows that start at the first hit, as INCR + PEXPIRE do in Redis.
@@ -141,12 +160,17 @@ class MemoryStore:
             record["p"] = str(int(record.get("p", "0")) + 1)
             return from_record(record, verification_id), int(record["p"])
 
-    def save(self, v: Verification, previous: Verification | None = None) -> Verification | None:
+    def save(
+        self, v: Verification, previous: Verification | None = None, event: str | None = None
+    ) -> Verification | None:
         with self._lock:
             record = self._live(v.id)
             if record is None or int(record["v"]) != v.version:
                 return None
-            return self._save(v)
+            saved = self._save(v)
+            if event:
+                self._emit(self._records[v.id], v.id, event)
+            return saved
 
     def _save(self, v: Verification) -> Verification:
         saved = v.with_changes(version=v.version + 1)
@@ -171,6 +195,9 @@ class MemoryStore:
             if updated is not current:
                 updated = updated.with_changes(version=current.version + 1)
                 self._records[verification_id] = {**record, **to_record(updated)}
+                made = transition_event(current.status, updated.status)
+                if made:
+                    self._emit(self._records[verification_id], verification_id, made)
             if outcome is CheckOutcome.WRONG and fails:
                 self._incr(fails_key, fails.window)
             elif outcome is CheckOutcome.APPROVED:
@@ -254,6 +281,77 @@ class MemoryStore:
     def doc_delete(self, kind: str, sid: str) -> bool:
         with self._lock:
             return self._docs.get(kind, {}).pop(sid, None) is not None
+
+    # --- lifecycle events ------------------------------------------------------------------------
+
+    def collect_events(self, targets: Targets, limit: int = 500) -> list[Event]:
+        with self._lock:
+            now = self._clock()
+            while self._expiries and self._expiries[0][0] <= now:
+                _, vid = heapq.heappop(self._expiries)
+                record = self._records.get(vid)
+                if record is not None and record["s"] == "pending" and int(record["e"]) / 1000 <= now:
+                    self._emit(record, vid, EXPIRED)
+            taken, self._event_outbox = self._event_outbox[:limit], self._event_outbox[limit:]
+        fresh = [replace(e, targets=tuple(targets(e))) for e in taken if e.id not in self._log]  # reads docs: no lock
+        with self._lock:
+            now = self._clock()
+            for e in fresh:
+                self._log[e.id] = e
+                for target in e.targets:
+                    key = f"{e.id}|{target}"
+                    self._deliveries[key] = (Delivery(), "")
+                    queue = self._queues.setdefault((target, e.resource), deque())
+                    queue.append(key)
+                    if len(queue) == 1:
+                        self._due_deliveries[key] = now
+            for eid in [i for i, e in self._log.items() if e.at <= now - RETENTION]:
+                for target in self._log.pop(eid).targets:
+                    self._deliveries.pop(f"{eid}|{target}", None)
+            return fresh
+
+    def claim_deliveries(self, lease: float, limit: int) -> list[Claim]:
+        with self._lock:
+            now, token = self._clock(), secrets.token_hex(8)
+            due = sorted((at, key) for key, at in self._due_deliveries.items() if at <= now)[:limit]
+            claims = []
+            for _, key in due:
+                event = self._log.get(key.partition("|")[0])
+                if event is None or key not in self._deliveries:
+                    del self._due_deliveries[key]
+                    continue
+                delivery = self._deliveries[key][0]
+                self._deliveries[key] = (delivery, token)
+                self._due_deliveries[key] = now + lease
+                claims.append(Claim(key, event, delivery, token))
+            return claims
+
+    def finish_delivery(self, claim: Claim, outcome: Delivery) -> bool:
+        with self._lock:
+            held = self._deliveries.get(claim.key)
+            if held is None or held[1] != claim.token:
+                return False
+            self._deliveries[claim.key] = (outcome, claim.token)
+            if not outcome.final and outcome.next_attempt_at is not None:
+                self._due_deliveries[claim.key] = outcome.next_attempt_at
+                return True
+            self._due_deliveries.pop(claim.key, None)
+            queue = self._queues.get((claim.target, claim.event.resource), deque())
+            if claim.key in queue:
+                queue.remove(claim.key)
+            if queue:
+                self._due_deliveries[queue[0]] = self._clock()
+            else:
+                self._queues.pop((claim.target, claim.event.resource), None)
+            return True
+
+    def list_events(self, after: str | None, limit: int) -> tuple[list[tuple[Event, Delivery | None]], bool]:
+        with self._lock:
+            ids = list(self._log)
+            start = ids.index(after) + 1 if after in self._log else 0
+            page = ids[start : start + limit]
+            shown = [(self._log[i], held[0] if (held := self._deliveries.get(f"{i}|")) else None) for i in page]
+            return shown, start + limit < len(ids)
 
     def ping(self) -> bool:
         return True

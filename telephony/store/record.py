@@ -62,8 +62,8 @@ def from_record(record: dict[str, str], verification_id: str) -> Verification:
         max_sends=int(max_sends),
         created_at=int(record["c"]) / 1000,
         expires_at=int(record["e"]) / 1000,
-        mac=record["h"],
-        sealed=record["x"],
+        mac=record.get("h", ""),  # events keep records without the code's MAC and sealed copy
+        sealed=record.get("x", ""),
         attempts=tuple(attempts),
         version=int(record["v"]),
         # Releases before the named flag kept a JSON object of flags here.

@@ -12,6 +12,9 @@ Keys (named in store/keys.py; `<n>` and `<q>` are keyed names of a number and of
   otp:{tag}:b:<q>           string, present while the prefix is blocked for SMS pumping
   otp:{tag}:e:<n or id>:<event>  string, an event already handled (webhook de-duplication)
   otp:{<kind>:<name>}:lim:<window>  counter, sends per client IP, API key or country
+  otp:{tag}:ev              list, events written with the tag's changes (the outbox), until logged
+  otp:{tag}:x               sorted set, the tag's verification ids by expiry (for expiry events)
+  otp:{events}:…            the event log and its deliveries (store/keys.py), one slot
   otp:timers                sorted set, verification ids scored by when their fallback is due
   otp:dev:outbox            list, development outbox (console provider), newest first
 `tag` is a keyed digest of the number's prefix, also embedded in the verification id, so every key
@@ -24,8 +27,10 @@ import contextlib
 import functools
 import json
 import logging
+import secrets
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -33,11 +38,12 @@ import redis
 from redis.cluster import RedisCluster
 
 from telephony.errors import StoreUnavailable
+from telephony.eventlog import RETENTION, Claim, Delivery, Event
 from telephony.lifecycle import CheckOutcome
 from telephony.limits import Admission, CheckPolicy, Create, Outcome, Rule, Save, SendPlan, Write
 from telephony.models import Verification, tag_of
 from telephony.store import keys
-from telephony.store.base import OUTBOX_LIMIT, OutboxEntry
+from telephony.store.base import EXPIRY_GRACE, OUTBOX_LIMIT, OutboxEntry, Targets
 from telephony.store.connect import connect
 from telephony.store.keys import KeyNames
 from telephony.store.record import from_record, to_record
@@ -46,8 +52,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 LUA = Path(__file__).with_name("lua")
 CLOCK_SYNC = 30.0  # seconds between readings of the server's clock (the local one only measures the time between)
+SWEEP_EVERY = 60.0  # seconds between the worker's scans for outboxes and expiries no hint named
 
-_READS = frozenset({"get", "latest_for", "opted_out", "outbox_list", "doc_get", "doc_list"})
+_READS = frozenset({"get", "latest_for", "opted_out", "outbox_list", "doc_get", "doc_list", "list_events"})
+
+
+def _load_scripts() -> dict[str, str]:
+    """The scripts by name; those that write events get lua/lib/outbox.lua in front (Lua scripts
+    cannot include one another)."""
+    lib = (LUA / "lib" / "outbox.lua").read_text()
+    texts = {path.stem: path.read_text() for path in LUA.glob("*.lua")}
+    return {name: (lib + text if "outbox_emit(" in text else text) for name, text in texts.items()}
 
 
 def _fail_closed(method: Callable[..., T]) -> Callable[..., T]:
@@ -84,8 +99,9 @@ class RedisStore:
     def __init__(self, client: redis.Redis | RedisCluster, names: KeyNames | None = None) -> None:
         self._redis = client
         self.names = names or KeyNames()
-        self._scripts = {path.stem: client.register_script(path.read_text()) for path in LUA.glob("*.lua")}
+        self._scripts = {name: client.register_script(text) for name, text in _load_scripts().items()}
         self._offset: tuple[float, float] | None = None  # (server time - monotonic, when read)
+        self._swept = 0.0  # monotonic time of the last sweep for unhinted tags
 
     @classmethod
     def from_url(cls, url: str, names: KeyNames | None = None) -> RedisStore:
@@ -117,8 +133,10 @@ class RedisStore:
 
     @_fail_closed
     def get(self, verification_id: str) -> Verification | None:
-        record = self._redis.hgetall(keys.verification(verification_id))
-        return from_record(cast(dict[str, str], record), verification_id) if record else None
+        record = cast(dict[str, str], self._redis.hgetall(keys.verification(verification_id)))
+        if not record or int(record["e"]) <= self.now() * 1000:  # kept past expiry for its expiry event
+            return None
+        return from_record(record, verification_id)
 
     @_fail_closed
     def play(self, verification_id: str) -> tuple[Verification | None, int]:
@@ -126,10 +144,17 @@ class RedisStore:
         return (from_record(_pairs(result[1]), verification_id), int(result[0])) if result[0] else (None, 0)
 
     @_fail_closed
-    def save(self, v: Verification, previous: Verification | None = None) -> Verification | None:
+    def save(
+        self, v: Verification, previous: Verification | None = None, event: str | None = None
+    ) -> Verification | None:
         saved = v.with_changes(version=v.version + 1)
-        ok = self._run("save", [keys.verification(v.id)], [str(v.version), *_changed(saved, previous)])
-        return saved if ok else None
+        tag = tag_of(v.id)
+        args = [str(v.version), event or "", v.id, *_changed(saved, previous)]
+        if not self._run("save", [keys.verification(v.id), keys.outbox(tag)], args):
+            return None
+        if event:
+            self._hint(tag, 0)
+        return saved
 
     @_fail_closed
     def check(
@@ -141,11 +166,16 @@ class RedisStore:
             "fails_window": fails.window * 1000 if fails else 0,
             "pump_window": policy.pump_window * 1000 if policy and policy.pump_window else 0,
             "service": policy.service if policy and policy.service is not None else False,
+            "id": verification_id,
         }
         tag = tag_of(verification_id)
-        script_keys = [keys.verification(verification_id), keys.fails(tag), keys.pump(tag)]
+        script_keys = [keys.verification(verification_id), keys.fails(tag), keys.pump(tag), keys.outbox(tag)]
         result = self._run("check", script_keys, [json.dumps(cfg), *candidate_macs])
-        return CheckOutcome(result[0]), from_record(_pairs(result[1]), verification_id) if len(result) > 1 else None
+        outcome = CheckOutcome(result[0])
+        v = from_record(_pairs(result[1]), verification_id) if len(result) > 1 else None
+        if outcome is CheckOutcome.APPROVED or (outcome is CheckOutcome.WRONG and v and not v.pending):
+            self._hint(tag, 0)
+        return outcome, v
 
     @_fail_closed
     def admit(self, plan: SendPlan, write: Write | None = None) -> Admission:
@@ -200,8 +230,9 @@ class RedisStore:
         if isinstance(write, Create):
             create = write.verification
             number_keys += [keys.verification(create.id), names.latest(create.to, scope=create.service)]
+            number_keys.append(keys.expiries(tag_of(create.id)))
             ttl = round((create.expires_at - create.created_at) * 1000)
-            cfg.update(mode="create", ttl=ttl, id=create.id)
+            cfg.update(mode="create", ttl=ttl, id=create.id, grace=EXPIRY_GRACE * 1000)
             record = {**to_record(create), "n": names.number(create.to), "q": names.prefix(create.to)}
             fields = [item for name, value in record.items() if name not in ("c", "e") for item in (name, value)]
         elif isinstance(write, Save):
@@ -215,6 +246,7 @@ class RedisStore:
         if isinstance(write, Create):
             created_ms, expires_ms = (int(t) for t in times)
             stored = write.verification.with_changes(created_at=created_ms / 1000, expires_at=expires_ms / 1000)
+            self._hint(tag_of(stored.id), expires_ms)
             return Admission(Outcome.OK, verification=stored)
         return Admission(Outcome.OK, verification=saved)
 
@@ -362,6 +394,86 @@ class RedisStore:
     @_fail_closed
     def doc_delete(self, kind: str, sid: str) -> bool:
         return bool(self._redis.hdel(keys.docs(kind), sid))
+
+    # --- lifecycle events ------------------------------------------------------------------------
+
+    def _hint(self, tag: str, at_ms: int) -> None:
+        """Name the tag to the worker (0: now). Best effort: the change is made already, and a hint
+        lost with a failing connection is found again by the worker's sweep (`_sweep`)."""
+        try:
+            self._run("hint", [keys.TAGS, keys.HINTS], [tag, at_ms])
+        except redis.RedisError as exc:
+            log.warning("event=store.hint_lost tag=%s error=%s", tag, type(exc).__name__)
+
+    def _sweep(self) -> None:
+        """Hint every tag that has an outbox or expiries: a process that died between a change and
+        its hint (or a Redis that lost the hint set) delays events by one sweep, never loses them."""
+        tags = {str(key).split("{", 1)[1].split("}", 1)[0] for pattern in ("otp:{*}:ev", "otp:{*}:x")
+                for key in self._redis.scan_iter(match=pattern, count=1000)}  # fmt: skip
+        for tag in tags:
+            self._hint(tag, 0)
+
+    @_fail_closed
+    def collect_events(self, targets: Targets, limit: int = 500) -> list[Event]:
+        if time.monotonic() - self._swept > SWEEP_EVERY:
+            self._swept = time.monotonic()
+            self._sweep()
+        now_ms = round(self.now() * 1000)
+        logged: list[Event] = []
+        due = self._redis.zrangebyscore(keys.TAGS, "-inf", now_ms, start=0, num=100)
+        for tag in cast(list[str], due):
+            seen = self._redis.hget(keys.HINTS, tag)
+            ids = cast(list[str], self._redis.zrangebyscore(keys.expiries(tag), "-inf", now_ms, start=0, num=100))
+            drain_keys = [keys.outbox(tag), keys.expiries(tag), *(keys.verification(i) for i in ids)]
+            entries, nxt = self._run("drain", drain_keys, [limit, *ids])
+            events = [Event.from_json(text) for text in entries]
+            events = [replace(e, targets=tuple(targets(e))) for e in events]
+            cfg = {
+                "events": [{"id": e.id, "json": e.to_json(), "targets": list(e.targets)} for e in events],
+                "tag": tag, "seen": seen if seen is not None else False,
+                "next": int(float(nxt)) if nxt else False, "retention": RETENTION * 1000,
+            }  # fmt: skip
+            queues = [keys.delivery_queue(t, e.resource) for e in events for t in e.targets]
+            log_keys = [keys.EVENT_LOG, keys.EVENTS, keys.DELIVERIES, keys.DUE, keys.LAST_SCORE, keys.TAGS, keys.HINTS]
+            added = self._run("relay", [*log_keys, *queues], [json.dumps(cfg)])
+            if entries:
+                self._run("trim_outbox", [keys.outbox(tag)], [entries[0], len(entries)])
+            logged += [e for e in events if e.id in set(added)]
+        return logged
+
+    @_fail_closed
+    def claim_deliveries(self, lease: float, limit: int) -> list[Claim]:
+        token = secrets.token_hex(8)
+        now_ms = round(self.now() * 1000)
+        found = self._run("claim_deliveries", [keys.DUE, keys.DELIVERIES, keys.EVENTS],
+                          [now_ms, round(lease * 1000), limit, token])  # fmt: skip
+        return [Claim(key, Event.from_json(event), Delivery.from_json(state), token) for key, state, event in found]
+
+    @_fail_closed
+    def finish_delivery(self, claim: Claim, outcome: Delivery) -> bool:
+        state = json.loads(outcome.to_json())
+        state["token"] = claim.token
+        due = "" if outcome.final or outcome.next_attempt_at is None else round(outcome.next_attempt_at * 1000)
+        script_keys = [keys.DUE, keys.DELIVERIES, keys.delivery_queue(claim.target, claim.event.resource)]
+        return bool(self._run("finish_delivery", script_keys, [claim.key, claim.token, json.dumps(state), due]))
+
+    @_fail_closed
+    def list_events(self, after: str | None, limit: int) -> tuple[list[tuple[Event, Delivery | None]], bool]:
+        rank = self._redis.zrank(keys.EVENT_LOG, after) if after else None
+        start = 0 if rank is None else int(cast(int, rank)) + 1
+        ids = cast(list[str], self._redis.zrange(keys.EVENT_LOG, start, start + limit))  # one more: are there more?
+        more, ids = len(ids) > limit, ids[:limit]
+        if not ids:
+            return [], False
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hmget(keys.EVENTS, ids)
+        pipe.hmget(keys.DELIVERIES, [f"{i}|" for i in ids])
+        texts, deliveries = pipe.execute()
+        return [
+            (Event.from_json(text), Delivery.from_json(state) if state else None)
+            for text, state in zip(texts, deliveries, strict=True)
+            if text
+        ], more
 
     def ping(self) -> bool:
         """Every primary answers (a cluster's each; Sentinel's current master)."""

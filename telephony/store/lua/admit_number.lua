@@ -6,10 +6,12 @@
 -- Twin: telephony/store/memory.py `admit` (the pumping rule itself: limits.Pumping.tripped).
 -- KEYS: [1] opt-out, [2] the prefix's pumping block, [3 .. 2+L] one counter per limit, then the
 -- tag's SMS-pumping statistics (when on: a hash, "<prefix name>:s<bucket>" -> sends, ":a" approvals),
--- then the verification and (a start) the number's newest.
+-- then the verification and (a start) the number's newest and its tag's pending expiries (a sorted
+-- set of ids by expiry, for the worker's `verification.expired` events).
 -- ARGV[1]: JSON {check_opt_out: 1 for an SMS, opted_out_before: 1 when opted out under an older key,
 -- limits: [[count, window ms]...], pump: {prefix, min_sends, min_ratio, window, cooloff} (ms; absent
--- when off), mode: 'create' | 'save' | 'none', ttl: ms (create), id (create), version (save)};
+-- when off), mode: 'create' | 'save' | 'none', ttl: ms (create), grace: ms the record outlives its
+-- expiry, for its expiry event (create), id (create), version (save)};
 -- ARGV[2...]: the record's fields (create: all but `c` and `e`, which are set here; save: the changed ones).
 local cfg = cjson.decode(ARGV[1])
 local t = redis.call('TIME')
@@ -19,6 +21,7 @@ if cfg.mode == 'save' then
   local version = redis.call('HGET', vkey, 'v')
   if not version then return {'missing', 0} end
   if version ~= cfg.version then return {'conflict', 0} end
+  if now >= tonumber(redis.call('HGET', vkey, 'e')) then return {'missing', 0} end
 end
 if cfg.check_opt_out == 1 and (cfg.opted_out_before == 1 or redis.call('EXISTS', KEYS[1]) == 1) then
   return {'opted_out', 0}
@@ -64,8 +67,9 @@ end
 if cfg.mode == 'create' then
   local expires = now + cfg.ttl
   redis.call('HSET', vkey, 'c', now, 'e', expires, unpack(ARGV, 2))
-  redis.call('PEXPIREAT', vkey, expires)
-  redis.call('SET', KEYS[#KEYS], cfg.id, 'PXAT', expires)
+  redis.call('PEXPIREAT', vkey, expires + cfg.grace)
+  redis.call('SET', KEYS[#KEYS - 1], cfg.id, 'PXAT', expires)
+  redis.call('ZADD', KEYS[#KEYS], expires, cfg.id)
   return {'ok', 0, now, expires}
 elseif cfg.mode == 'save' then
   redis.call('HSET', vkey, unpack(ARGV, 2))

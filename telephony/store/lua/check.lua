@@ -1,16 +1,20 @@
 -- Check a candidate code and consume one check, atomically.
 -- Guarantees: of concurrent right codes exactly one approves; a wrong code spends one of the
 -- verification's checks and counts against its number (a new code does not reset that count);
--- expiry is judged by this server's clock; the comparison takes the same time whatever matches.
+-- expiry is judged by this server's clock; the comparison takes the same time whatever matches;
+-- approving or spending the last check writes its event in the same step (lifecycle's
+-- `transition_event` is the twin), before any other write, so a failure leaves nothing half-made.
 -- Twin: telephony/lifecycle.py `apply_check` (the memory store); the store contract tests hold both.
 -- KEYS: [1] the verification, [2] its tag's wrong-code counts (a hash: number name -> "count|until
--- ms"), [3] its tag's SMS-pumping statistics (a hash: "<prefix name>:a<bucket>" -> approvals).
+-- ms"), [3] its tag's SMS-pumping statistics (a hash: "<prefix name>:a<bucket>" -> approvals), [4]
+-- its tag's event outbox (a list).
 -- All three are named from the verification id alone (store/keys.py), so a check is one round trip.
 -- ARGV[1]: JSON {fails_allowed: wrong codes allowed per number (0: unlimited), fails_window: their
 -- window (ms), pump_window: SMS-pumping bucket length (ms, 0: off), service: the /v2 service SID the
--- verification must belong to ("" the environment's, false: any)}; ARGV[2...]: the candidate's MACs.
+-- verification must belong to ("" the environment's, false: any), id: the verification's id};
+-- ARGV[2...]: the candidate's MACs.
 local cfg = cjson.decode(ARGV[1])
-local h = redis.call('HMGET', KEYS[1], 's', 'k', 'h', 'n', 'q', 'e', 'g')
+local h = redis.call('HMGET', KEYS[1], 's', 'k', 'h', 'n', 'q', 'e', 'g', 'v')
 if not h[1] then return {'missing'} end
 if cfg.service ~= false and (h[7] or '') ~= cfg.service then return {'missing'} end
 local t = redis.call('TIME')
@@ -42,6 +46,8 @@ elseif cfg.fails_allowed > 0 and fails >= cfg.fails_allowed then
   outcome = 'locked'
 elseif matched == 1 then
   outcome = 'approved'
+  local changes = {s = 'approved', v = tostring(tonumber(h[8]) + 1)}
+  outbox_emit(KEYS[4], KEYS[1], cfg.id, 'verification.approved', now, changes)
   redis.call('HSET', KEYS[1], 's', 'approved')
   if number then redis.call('HDEL', KEYS[2], number) end
   if cfg.pump_window > 0 and h[5] then
@@ -52,6 +58,10 @@ elseif matched == 1 then
 else
   outcome = 'wrong'
   local left = math.max(0, tonumber(h[2]) - 1)
+  if left == 0 then
+    local changes = {s = 'max_attempts_reached', k = '0', v = tostring(tonumber(h[8]) + 1)}
+    outbox_emit(KEYS[4], KEYS[1], cfg.id, 'verification.max_attempts_reached', now, changes)
+  end
   redis.call('HSET', KEYS[1], 'k', left)
   if left == 0 then redis.call('HSET', KEYS[1], 's', 'max_attempts_reached') end
   if number and cfg.fails_allowed > 0 then

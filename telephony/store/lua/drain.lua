@@ -1,0 +1,23 @@
+-- Read a tag's event outbox, first writing the expiry events that are due.
+-- Guarantees: a verification still pending at its expiry gets exactly one `verification.expired`
+-- event, however many workers drain at once (the first one takes it off the set); one that ended
+-- before has its final event already and gets none. Reads only: the caller moves what it read into
+-- the event log, then trims what it moved (trim_outbox.lua).
+-- KEYS: [1] the tag's outbox (a list), [2] its pending expiries (a sorted set: id -> expiry ms),
+-- [3...] the verifications of ARGV's ids. ARGV[1]: how many outbox entries to read at most;
+-- ARGV[2...]: the ids the caller found due (a due one is checked again here).
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 2, #ARGV do
+  local id, vkey = ARGV[i], KEYS[i + 1]
+  local due = redis.call('ZSCORE', KEYS[2], id)
+  if due and tonumber(due) <= now then
+    local h = redis.call('HMGET', vkey, 's', 'e')
+    if h[1] == 'pending' and tonumber(h[2]) <= now then
+      outbox_emit(KEYS[1], vkey, id, 'verification.expired', now, {})
+    end
+    redis.call('ZREM', KEYS[2], id)
+  end
+end
+local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+return {redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1), nxt[2] or false}

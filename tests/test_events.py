@@ -1,0 +1,454 @@
+"""Lifecycle events and outbound webhooks: written with each change, logged and delivered by the
+worker to a real HTTP receiver, signed so that `standardwebhooks` (and, for /v2 webhooks, twilio's
+RequestValidator) verifies every delivery."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
+
+import pytest
+import redis
+import responses
+from flask import Flask
+from standardwebhooks import Webhook
+from twilio.request_validator import RequestValidator
+
+from app import create_app
+from telephony.delivery import Deliverer
+from telephony.errors import StoreUnavailable
+from telephony.outbound import new_secret
+from telephony.store.keys import outbox
+from telephony.store.memory import MemoryStore
+from tests.conftest import BASE_CONFIG, LIMITS_OFF, NUMBER, TWILIO, TWILIO_API, RedisServer, newest_code
+from webhooks.event_views import EventPayloads
+
+SECRET = new_secret()
+FAST = "0.2,0.2,0.2"  # WEBHOOK_RETRY_SCHEDULE: three quick retries, four attempts in all
+
+
+@dataclass
+class Hit:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+    def verified(self, secret: str = SECRET) -> dict:
+        """The payload, once `standardwebhooks` has checked its signature (it raises if not)."""
+        return Webhook(secret).verify(self.body, self.headers)
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server that records every request and answers from a script (then 200)."""
+
+    url: str = ""
+    hits: list[Hit] = field(default_factory=list)
+    answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+
+    def at(self, path: str) -> list[Hit]:
+        return [h for h in self.hits if h.path == path]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with lock:
+                rec.hits.append(Hit(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                status, headers = rec.answers.pop(0) if rec.answers and self.path == "/hook" else (200, {})
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    rec.url = f"http://127.0.0.1:{server.server_port}/hook"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield rec
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def events_app(make_app: Callable[..., Flask], receiver: Receiver) -> Callable[..., Flask]:
+    def build(**settings: str) -> Flask:
+        config = {"WEBHOOK_URL": receiver.url, "WEBHOOK_SECRET": SECRET, "WEBHOOK_RETRY_SCHEDULE": FAST,
+                  **LIMITS_OFF, **settings}  # fmt: skip
+        return make_app(**config)
+
+    return build
+
+
+def work(app: Flask, rounds: int = 1) -> Deliverer:
+    """Run the worker's delivery step `rounds` times, as `flask otp worker` does."""
+    verification = app.extensions["verification"]
+    deliverer = Deliverer(verification.settings, verification.store, EventPayloads())
+    with app.app_context():
+        for _ in range(rounds):
+            deliverer.run_once()
+    deliverer.close()
+    return deliverer
+
+
+def work_until(app: Flask, done: Callable[[], bool], clock: object = None, timeout: float = 10.0) -> None:
+    """Run worker rounds (moving a test clock along, for the memory store) until `done()`."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "the worker did not get there in time"
+        work(app)
+        if clock is not None:
+            clock.advance(0.25)  # type: ignore[attr-defined]
+        time.sleep(0.05)
+
+
+def start(client, to: str = NUMBER, **body: object) -> dict:
+    response = client.post("/v1/verifications", json={"to": to, **body})
+    assert response.status_code in (200, 201), response.get_json()
+    return response.get_json()
+
+
+def events(client, **params: object) -> dict:
+    response = client.get("/v1/events", query_string=params)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def first_delivery(client) -> dict:
+    listed = events(client)["events"]
+    return listed[0]["delivery"] if listed else {}
+
+
+# --- each change makes exactly one delivered event ------------------------------------------------
+
+
+def test_approval_is_delivered_once_signed_and_shown_as_delivered(events_app, receiver: Receiver) -> None:
+    app = events_app()
+    client = app.test_client()
+    v = start(client)
+    assert client.post(f"/v1/verifications/{v['id']}/check", json={"code": newest_code(client)}).get_json()["valid"]
+    work(app, rounds=3)
+    (hit,) = receiver.at("/hook")
+    payload = hit.verified()
+    assert payload["type"] == "verification.approved"
+    assert payload["data"]["id"] == v["id"] and payload["data"]["status"] == "approved"
+    assert set(payload) == {"type", "timestamp", "data"}
+    assert hit.headers["webhook-id"].startswith("evt_") and hit.headers["content-type"] == "application/json"
+    listed = events(client)["events"]
+    assert [(e["type"], e["data"]["id"]) for e in listed] == [("verification.approved", v["id"])]
+    assert listed[0]["id"] == hit.headers["webhook-id"]
+    assert listed[0]["delivery"] == {"status": "delivered", "attempts": 1, "last_status": 200, "next_attempt_at": None}
+    assert newest_code(client) not in hit.body.decode()  # the code never travels in an event
+
+
+@pytest.mark.parametrize("change", ["cancel", "max_attempts"])
+def test_cancel_and_max_attempts_each_make_one_event(events_app, receiver: Receiver, change: str) -> None:
+    app = events_app()
+    client = app.test_client()
+    v = start(client)
+    if change == "cancel":
+        assert client.post(f"/v1/verifications/{v['id']}/cancel").status_code == 200
+        expected = "verification.canceled"
+    else:
+        wrong = "000000" if newest_code(client) != "000000" else "111111"
+        for _ in range(5):
+            client.post(f"/v1/verifications/{v['id']}/check", json={"code": wrong})
+        expected = "verification.max_attempts_reached"
+    work(app, rounds=3)
+    assert [h.verified()["type"] for h in receiver.at("/hook")] == [expected]
+    assert receiver.at("/hook")[0].verified()["data"]["status"] == expected.removeprefix("verification.")
+
+
+def test_expiry_is_an_event_from_the_worker_once_and_never_after_approval(
+    events_app, receiver: Receiver, clock, store_kind: str
+) -> None:
+    app = events_app(OTP_TTL="1")
+    client = app.test_client()
+    expiring = start(client)
+    approved = start(client, "+14155550101")
+    client.post(f"/v1/verifications/{approved['id']}/check", json={"code": newest_code(client, "+14155550101")})
+    work(app)
+    clock.advance(2)
+    if store_kind != "memory":
+        time.sleep(1.1)  # Redis expires on its own clock
+    work_until(app, lambda: len(receiver.at("/hook")) >= 2)
+    work(app, rounds=2)
+    kinds = sorted((h.verified()["type"], h.verified()["data"]["id"]) for h in receiver.at("/hook"))
+    assert kinds == [("verification.approved", approved["id"]), ("verification.expired", expiring["id"])]
+    expired = next(h.verified() for h in receiver.at("/hook") if h.verified()["type"] == "verification.expired")
+    assert expired["data"]["status"] == "expired"
+    assert client.get(f"/v1/verifications/{expiring['id']}").status_code == 404  # expired is gone to the API
+
+
+def test_failure_when_every_send_failed_is_an_event(events_app, receiver: Receiver) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as twilio:
+        twilio.add_passthru("http://127.0.0.1")  # our receiver
+        twilio.add(responses.POST, f"{TWILIO_API}/Messages.json", status=400,
+                   json={"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400})  # fmt: skip
+        app = events_app(OTP_PROVIDER="twilio", OTP_MAX_SENDS="1", **TWILIO)
+        client = app.test_client()
+        answer = client.post("/v1/verifications", json={"to": NUMBER})
+        assert answer.status_code == 502 and answer.get_json()["verification"]["status"] == "failed"
+        work(app, rounds=3)
+    (hit,) = receiver.at("/hook")
+    assert hit.verified()["type"] == "verification.failed"
+
+
+# --- delivery: retries, 410, redirects, the SSRF guard ---------------------------------------------
+
+
+def test_a_500_is_retried_with_the_same_webhook_id(events_app, receiver: Receiver, clock) -> None:
+    receiver.answers = [(500, {})]
+    app = events_app()
+    client = app.test_client()
+    v = start(client)
+    client.post(f"/v1/verifications/{v['id']}/cancel")
+    work(app)
+    assert events(client)["events"][0]["delivery"]["status"] == "pending"
+    assert events(client)["events"][0]["delivery"]["last_status"] == 500
+    assert events(client)["events"][0]["delivery"]["next_attempt_at"] is not None
+    work_until(app, lambda: len(receiver.at("/hook")) == 2, clock)
+    first, second = receiver.at("/hook")
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert first.verified() == second.verified()  # each attempt signed afresh, the same event
+    delivery = events(client)["events"][0]["delivery"]
+    assert delivery == {"status": "delivered", "attempts": 2, "last_status": 200, "next_attempt_at": None}
+
+
+def test_410_stops_at_once(events_app, receiver: Receiver, clock) -> None:
+    receiver.answers = [(410, {})]
+    app = events_app()
+    client = app.test_client()
+    v = start(client)
+    client.post(f"/v1/verifications/{v['id']}/cancel")
+    work(app)
+    for _ in range(4):  # past every retry of the schedule
+        clock.advance(1)
+        time.sleep(0.25)
+        work(app)
+    assert len(receiver.at("/hook")) == 1
+    delivery = events(client)["events"][0]["delivery"]
+    assert delivery["status"] == "failed" and delivery["attempts"] == 1 and delivery["last_status"] == 410
+
+
+def test_a_redirect_is_not_followed_and_the_schedule_ends_in_failed(events_app, receiver: Receiver, clock) -> None:
+    elsewhere = receiver.url.replace("/hook", "/elsewhere")
+    receiver.answers = [(302, {"Location": elsewhere})] * 4
+    app = events_app()
+    client = app.test_client()
+    v = start(client)
+    client.post(f"/v1/verifications/{v['id']}/cancel")
+    work_until(app, lambda: first_delivery(client).get("status") == "failed", clock)
+    assert len(receiver.at("/hook")) == 4  # the first attempt and three retries
+    assert receiver.at("/elsewhere") == []
+    assert events(client)["events"][0]["delivery"]["last_status"] == 302
+
+
+def test_production_deliveries_never_reach_a_private_address(events_app, receiver: Receiver) -> None:
+    app = events_app()
+    client = app.test_client()
+    v = start(client)
+    client.post(f"/v1/verifications/{v['id']}/cancel")
+    verification = app.extensions["verification"]
+    guarded = replace(verification.settings, app_env="production")  # as WEBHOOK_ALLOW_PRIVATE=0 in production
+    deliverer = Deliverer(guarded, verification.store, EventPayloads())
+    with app.app_context():
+        deliverer.run_once()
+    deliverer.close()
+    assert receiver.hits == []
+    delivery = events(client)["events"][0]["delivery"]
+    assert delivery["status"] == "pending" and delivery["last_status"] is None and delivery["attempts"] == 1
+
+
+def test_signatures_carry_every_secret_during_a_rotation(events_app, receiver: Receiver) -> None:
+    old = new_secret()
+    app = events_app(WEBHOOK_SECRET_FALLBACKS=old)
+    client = app.test_client()
+    v = start(client)
+    client.post(f"/v1/verifications/{v['id']}/cancel")
+    work(app)
+    (hit,) = receiver.at("/hook")
+    assert hit.verified(SECRET)["type"] == hit.verified(old)["type"] == "verification.canceled"
+    assert len(hit.headers["webhook-signature"].split(" ")) == 2
+
+
+# --- the log: paging, and no delivery without a URL ------------------------------------------------
+
+
+def test_events_page_oldest_first_with_a_cursor(make_app: Callable[..., Flask]) -> None:
+    app = make_app(**LIMITS_OFF)
+    client = app.test_client()
+    ids = []
+    for i in range(5):
+        v = start(client, f"+1415555{i:04d}")
+        client.post(f"/v1/verifications/{v['id']}/cancel")
+        ids.append(v["id"])
+        work(app)  # logged in this order
+    first = events(client, limit=2)
+    assert [e["data"]["id"] for e in first["events"]] == ids[:2] and first["next"] == first["events"][-1]["id"]
+    second = events(client, limit=2, after=first["next"])
+    assert [e["data"]["id"] for e in second["events"]] == ids[2:4]
+    last = events(client, limit=2, after=second["next"])
+    assert [e["data"]["id"] for e in last["events"]] == ids[4:] and last["next"] is None
+    assert {e["delivery"]["status"] for e in first["events"]} == {"none"}  # no WEBHOOK_URL: listed, not sent
+    for bad in ({"limit": "0"}, {"limit": "501"}, {"limit": "x"}, {"after": "vf_nope"}):
+        answer = client.get("/v1/events", query_string=bad)
+        assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "invalid_request"
+
+
+def test_events_need_the_api_key(make_app: Callable[..., Flask]) -> None:
+    client = make_app(API_KEYS="k1").test_client()
+    assert client.get("/v1/events").status_code == 401
+    assert client.get("/v1/events", headers={"Authorization": "Bearer k1"}).status_code == 200
+
+
+# --- never lost, never twice ------------------------------------------------------------------------
+
+
+@pytest.mark.redis
+def test_a_change_whose_event_cannot_be_written_is_not_made(redis_url: str) -> None:
+    """The event is written in the change's own script: break the outbox (a key of the wrong type)
+    and the check fails as a whole: the verification is exactly as it was, with no event."""
+    app = create_app({**BASE_CONFIG, **LIMITS_OFF, "REDIS_URL": redis_url})
+    client = app.test_client()
+    v = start(client)
+    code = newest_code(client)
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    raw.set(outbox(v["id"][3:11]), "not a list")
+    service = app.extensions["verification"]
+    with pytest.raises(StoreUnavailable):
+        service.check(v["id"], code)
+    with pytest.raises(StoreUnavailable):
+        service.cancel(v["id"])
+    after = service.get(v["id"])
+    assert after.status == "pending" and after.checks_left == 5 and after.version == service.get(v["id"]).version
+    raw.delete(outbox(v["id"][3:11]))
+    assert service.check(v["id"], code)[1] is True  # repaired: the same code approves, once
+    work(app)
+    assert [e["type"] for e in events(client)["events"]] == ["verification.approved"]
+
+
+@pytest.mark.redis
+def test_two_workers_deliver_each_event_once(redis_url: str, receiver: Receiver) -> None:
+    config = {**BASE_CONFIG, **LIMITS_OFF, "REDIS_URL": redis_url, "WEBHOOK_URL": receiver.url,
+              "WEBHOOK_SECRET": SECRET, "WEBHOOK_RETRY_SCHEDULE": FAST}  # fmt: skip
+    web, worker_a, worker_b = create_app(config), create_app(config), create_app(config)
+    client = web.test_client()
+    for i in range(30):
+        v = start(client, f"+1415555{i:04d}")
+        client.post(f"/v1/verifications/{v['id']}/cancel")
+    stop = threading.Event()
+
+    def run(app: Flask) -> None:
+        while not stop.is_set():
+            work(app)
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in (worker_a, worker_b)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 20
+    while len(receiver.at("/hook")) < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # time for a duplicate to show, were there one
+    stop.set()
+    for t in threads:
+        t.join()
+    ids = [h.headers["webhook-id"] for h in receiver.at("/hook")]
+    assert len(ids) == 30 and len(set(ids)) == 30
+    assert all(h.verified()["type"] == "verification.canceled" for h in receiver.at("/hook"))
+
+
+@pytest.mark.redis
+def test_an_event_survives_a_redis_restart_before_delivery(tmp_path, receiver: Receiver) -> None:
+    server = RedisServer(tmp_path)
+    server.start("--appendonly", "yes", "--appendfsync", "always")
+    try:
+        config = {**BASE_CONFIG, **LIMITS_OFF, "REDIS_URL": server.url, "WEBHOOK_URL": receiver.url,
+                  "WEBHOOK_SECRET": SECRET}  # fmt: skip
+        app = create_app(config)
+        client = app.test_client()
+        v = start(client)
+        assert client.post(f"/v1/verifications/{v['id']}/check", json={"code": newest_code(client)}).get_json()["valid"]
+        assert server.process is not None
+        server.process.kill()  # no shutdown save: only the append-only file keeps the event
+        server.process.wait(10)
+        server.process = None
+        server.start("--appendonly", "yes", "--appendfsync", "always")
+        later = create_app(config)  # a worker started after the restart
+        work_until(later, lambda: len(receiver.at("/hook")) == 1)
+        assert receiver.at("/hook")[0].verified()["data"]["id"] == v["id"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.redis
+def test_a_change_with_its_hint_lost_is_found_by_the_sweep(redis_url: str, receiver: Receiver) -> None:
+    """A process that dies between a change and its hint to the worker: the event waits in its
+    outbox, and the worker's sweep finds it."""
+    app = create_app({**BASE_CONFIG, **LIMITS_OFF, "REDIS_URL": redis_url, "WEBHOOK_URL": receiver.url,
+                      "WEBHOOK_SECRET": SECRET})  # fmt: skip
+    client = app.test_client()
+    v = start(client)
+    client.post(f"/v1/verifications/{v['id']}/cancel")
+    redis.Redis.from_url(redis_url).delete("otp:{events}:tags", "otp:{events}:hints")  # the hints, lost
+    work(app)  # a fresh worker sweeps at its first round
+    assert [h.verified()["type"] for h in receiver.at("/hook")] == ["verification.canceled"]
+
+
+# --- /v2 webhooks ----------------------------------------------------------------------------------
+
+
+def test_v2_webhooks_get_their_services_events_signed_for_request_validator(
+    events_app, receiver: Receiver
+) -> None:
+    app = events_app(API_KEYS="first-key,second-key", WEBHOOK_URL="", WEBHOOK_SECRET="")
+    client = app.test_client()
+    auth = {"Authorization": "Basic " + __import__("base64").b64encode(
+        f"AC{'0' * 32}:first-key".encode()).decode()}  # fmt: skip
+    va = client.post("/v2/Services", data={"FriendlyName": "Acme"}, headers=auth).get_json()["sid"]
+    url = receiver.url.replace("/hook", "/twilio")
+    made = client.post(f"/v2/Services/{va}/Webhooks", headers=auth, data={
+        "FriendlyName": "approvals", "EventTypes": ["verification.approved"], "WebhookUrl": url})  # fmt: skip
+    assert made.status_code == 201, made.get_json()
+    ve = client.post(f"/v2/Services/{va}/Verifications", data={"To": NUMBER, "Channel": "sms"}, headers=auth)
+    sid = ve.get_json()["sid"]
+    checked = client.post(f"/v2/Services/{va}/VerificationCheck", headers=auth,
+                          data={"To": NUMBER, "Code": newest_code(client)})  # fmt: skip
+    assert checked.get_json()["status"] == "approved"
+    other = client.post(f"/v2/Services/{va}/Verifications", data={"To": "+14155550101", "Channel": "sms"}, headers=auth)
+    client.post(f"/v2/Services/{va}/Verifications/{other.get_json()['sid']}", headers=auth, data={"Status": "canceled"})
+    v1 = client.post("/v1/verifications", json={"to": "+14155550102"}, headers={"Authorization": "Bearer first-key"})
+    client.post(f"/v1/verifications/{v1.get_json()['id']}/check", json={"code": newest_code(client, "+14155550102")},
+                headers={"Authorization": "Bearer first-key"})  # approved, but not the service's
+    work(app, rounds=3)
+    (hit,) = receiver.at("/twilio")  # the cancellation was not asked for, nor the /v1 one
+    params = dict(parse_qsl(hit.body.decode()))
+    assert RequestValidator("first-key").validate(url, params, hit.headers["x-twilio-signature"])
+    assert not RequestValidator("second-key").validate(url, params, hit.headers["x-twilio-signature"])
+    assert params["type"] == "verification.approved" and params["verification_sid"] == sid
+    assert params["service_sid"] == va and params["status"] == "approved" and params["uuid"].startswith("evt_")
+    assert receiver.at("/hook") == []  # no WEBHOOK_URL here
+
+
+def test_development_delivers_to_its_own_receiver_by_default(receiver: Receiver) -> None:
+    app = create_app({**BASE_CONFIG, "APP_ENV": "development", "PORT": "5999", "API_KEYS": "k"}, store=MemoryStore())
+    settings = app.extensions["verification"].settings
+    assert settings.dev_receiver and settings.webhook_url == "http://127.0.0.1:5999/dev/webhook"
+    assert settings.webhook_secret.startswith("whsec_")

@@ -1,0 +1,52 @@
+"""How lifecycle events are shown: in GET /v1/events, in a Standard Webhooks delivery, and in the
+form a /v2 service's webhook receives. Each shows the resource as its API does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telephony.eventlog import EXPIRED, Delivery, Event
+from telephony.store.record import from_record
+from webhooks.v2 import verification_view as v2_view
+from webhooks.views import iso, verification_view
+
+
+def data_view(e: Event) -> dict[str, Any]:
+    """The resource as /v1 shows it, as it was right after the change (an expired one: `expired`)."""
+    view = verification_view(from_record(e.record, e.resource))
+    if e.type == EXPIRED:
+        view["status"] = "expired"
+    return view
+
+
+def delivery_view(d: Delivery | None) -> dict[str, Any]:
+    if d is None:
+        return {"status": "none", "attempts": 0, "last_status": None, "next_attempt_at": None}
+    due = iso(d.next_attempt_at) if d.next_attempt_at is not None and not d.final else None
+    return {"status": str(d.status), "attempts": d.attempts, "last_status": d.last_status, "next_attempt_at": due}
+
+
+def event_view(e: Event, delivery: Delivery | None) -> dict[str, Any]:
+    """An event as GET /v1/events lists it."""
+    shown = {"id": e.id, "type": e.type, "created_at": iso(e.at), "data": data_view(e)}
+    return {**shown, "delivery": delivery_view(delivery)}
+
+
+class EventPayloads:
+    """The bodies the delivery worker sends (telephony.delivery.Payloads)."""
+
+    def standard(self, e: Event) -> dict[str, Any]:
+        return {"type": e.type, "timestamp": iso(e.at), "data": data_view(e)}
+
+    def twilio(self, e: Event, webhook: dict[str, Any]) -> dict[str, str]:
+        """Form fields named as Twilio's webhooks and Verify resources name them."""
+        view = v2_view(from_record(e.record, e.resource), e.service, check=True)
+        status = "expired" if e.type == EXPIRED else view["status"]
+        fields = {
+            "uuid": e.id, "type": e.type, "account_sid": view["account_sid"], "service_sid": e.service,
+            "webhook_sid": webhook["sid"], "verification_sid": view["sid"], "to": view["to"],
+            "channel": view["channel"], "status": status, "valid": str(status == "approved").lower(),
+            "amount": view["amount"], "payee": view["payee"], "date_created": view["date_created"],
+            "date_updated": view["date_updated"], "event_date": iso(e.at),
+        }  # fmt: skip
+        return {k: str(v) for k, v in fields.items() if v is not None}
