@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from telephony.store import MemoryStore
+from webhooks.cli import start_worker_thread
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -46,6 +47,24 @@ def limited_url() -> Iterator[str]:
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield base
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def dev_url() -> Iterator[str]:
+    """As `python app.py` runs: development, no WEBHOOK_URL (events go to its own /dev/webhook),
+    and the worker in a thread of the web process."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    config = {**BASE_CONFIG, "APP_ENV": "development", "PUBLIC_BASE_URL": base, "PORT": str(port)}
+    app = create_app(config, store=MemoryStore())
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stop = start_worker_thread(app, interval=0.2)
+    yield base
+    stop.set()
     server.shutdown()
 
 
@@ -225,3 +244,23 @@ def test_polling_stops_once_the_verification_is_decided(page, base_url: str) -> 
     polls.clear()
     page.wait_for_timeout(2000)  # more than the 1.5 s between polls
     assert polls == []
+
+
+def test_the_demo_shows_the_signed_event_of_the_verification(page, dev_url: str) -> None:
+    page.goto(dev_url + "/")
+    page.fill("#number", "+14155550161" if page.size_name == "desktop" else "+14155550162")
+    page.click("#request-button")
+    page.wait_for_selector("text=Your code was sent")
+    code = re.search(r"\b(\d{6})\b", page.wait_for_selector(".outbox-text").inner_text()).group(1)
+    assert "No event for this verification yet" in page.inner_text("#events")
+    page.fill("#auth_code", code)
+    page.click("#validate-button")
+    page.wait_for_selector("text=Success! The number is verified.")
+    event = page.wait_for_selector(".event-item")  # delivered by the worker thread to /dev/webhook
+    text = event.inner_text()
+    assert "verification.approved" in text and "signature valid" in text
+    assert "webhook-id: evt_" in text and "webhook-signature: v1," in text
+    assert '"status": "approved"' in text and code not in text.replace(page.inner_text("#verification-id"), "")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"]  # the long signature wraps inside the panel
+    keep(page, "demo-event")

@@ -4,16 +4,24 @@ RequestValidator) verifies every delivery."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import re
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
 import pytest
 import redis
+import requests
 import responses
 from flask import Flask
 from standardwebhooks import Webhook
@@ -25,7 +33,17 @@ from telephony.errors import StoreUnavailable
 from telephony.outbound import new_secret
 from telephony.store.keys import outbox
 from telephony.store.memory import MemoryStore
-from tests.conftest import BASE_CONFIG, LIMITS_OFF, NUMBER, TWILIO, TWILIO_API, RedisServer, newest_code
+from tests.conftest import (
+    BASE_CONFIG,
+    LIMITS_OFF,
+    NUMBER,
+    ROOT,
+    TOPOLOGIES,
+    TWILIO,
+    TWILIO_API,
+    RedisServer,
+    newest_code,
+)  # fmt: skip
 from webhooks.event_views import EventPayloads
 
 SECRET = new_secret()
@@ -65,7 +83,7 @@ def receiver() -> Iterator[Receiver]:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with lock:
                 rec.hits.append(Hit(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
@@ -131,6 +149,13 @@ def events(client, **params: object) -> dict:
     return response.get_json()
 
 
+def canceled(client, to: str = NUMBER) -> dict:
+    """A verification started and canceled: one `verification.canceled` event."""
+    v = start(client, to)
+    assert client.post(f"/v1/verifications/{v['id']}/cancel").status_code == 200
+    return v
+
+
 def first_delivery(client) -> dict:
     listed = events(client)["events"]
     return listed[0]["delivery"] if listed else {}
@@ -139,6 +164,7 @@ def first_delivery(client) -> dict:
 # --- each change makes exactly one delivered event ------------------------------------------------
 
 
+@pytest.mark.parametrize("store_kind", TOPOLOGIES, indirect=True)
 def test_approval_is_delivered_once_signed_and_shown_as_delivered(events_app, receiver: Receiver) -> None:
     app = events_app()
     client = app.test_client()
@@ -176,6 +202,7 @@ def test_cancel_and_max_attempts_each_make_one_event(events_app, receiver: Recei
     assert receiver.at("/hook")[0].verified()["data"]["status"] == expected.removeprefix("verification.")
 
 
+@pytest.mark.parametrize("store_kind", TOPOLOGIES, indirect=True)
 def test_expiry_is_an_event_from_the_worker_once_and_never_after_approval(
     events_app, receiver: Receiver, clock, store_kind: str
 ) -> None:
@@ -218,8 +245,7 @@ def test_a_500_is_retried_with_the_same_webhook_id(events_app, receiver: Receive
     receiver.answers = [(500, {})]
     app = events_app()
     client = app.test_client()
-    v = start(client)
-    client.post(f"/v1/verifications/{v['id']}/cancel")
+    canceled(client)
     work(app)
     assert events(client)["events"][0]["delivery"]["status"] == "pending"
     assert events(client)["events"][0]["delivery"]["last_status"] == 500
@@ -236,8 +262,7 @@ def test_410_stops_at_once(events_app, receiver: Receiver, clock) -> None:
     receiver.answers = [(410, {})]
     app = events_app()
     client = app.test_client()
-    v = start(client)
-    client.post(f"/v1/verifications/{v['id']}/cancel")
+    canceled(client)
     work(app)
     for _ in range(4):  # past every retry of the schedule
         clock.advance(1)
@@ -253,8 +278,7 @@ def test_a_redirect_is_not_followed_and_the_schedule_ends_in_failed(events_app, 
     receiver.answers = [(302, {"Location": elsewhere})] * 4
     app = events_app()
     client = app.test_client()
-    v = start(client)
-    client.post(f"/v1/verifications/{v['id']}/cancel")
+    canceled(client)
     work_until(app, lambda: first_delivery(client).get("status") == "failed", clock)
     assert len(receiver.at("/hook")) == 4  # the first attempt and three retries
     assert receiver.at("/elsewhere") == []
@@ -264,8 +288,7 @@ def test_a_redirect_is_not_followed_and_the_schedule_ends_in_failed(events_app, 
 def test_production_deliveries_never_reach_a_private_address(events_app, receiver: Receiver) -> None:
     app = events_app()
     client = app.test_client()
-    v = start(client)
-    client.post(f"/v1/verifications/{v['id']}/cancel")
+    canceled(client)
     verification = app.extensions["verification"]
     guarded = replace(verification.settings, app_env="production")  # as WEBHOOK_ALLOW_PRIVATE=0 in production
     deliverer = Deliverer(guarded, verification.store, EventPayloads())
@@ -281,8 +304,7 @@ def test_signatures_carry_every_secret_during_a_rotation(events_app, receiver: R
     old = new_secret()
     app = events_app(WEBHOOK_SECRET_FALLBACKS=old)
     client = app.test_client()
-    v = start(client)
-    client.post(f"/v1/verifications/{v['id']}/cancel")
+    canceled(client)
     work(app)
     (hit,) = receiver.at("/hook")
     assert hit.verified(SECRET)["type"] == hit.verified(old)["type"] == "verification.canceled"
@@ -405,8 +427,7 @@ def test_a_change_with_its_hint_lost_is_found_by_the_sweep(redis_url: str, recei
     app = create_app({**BASE_CONFIG, **LIMITS_OFF, "REDIS_URL": redis_url, "WEBHOOK_URL": receiver.url,
                       "WEBHOOK_SECRET": SECRET})  # fmt: skip
     client = app.test_client()
-    v = start(client)
-    client.post(f"/v1/verifications/{v['id']}/cancel")
+    canceled(client)
     redis.Redis.from_url(redis_url).delete("otp:{events}:tags", "otp:{events}:hints")  # the hints, lost
     work(app)  # a fresh worker sweeps at its first round
     assert [h.verified()["type"] for h in receiver.at("/hook")] == ["verification.canceled"]
@@ -420,8 +441,7 @@ def test_v2_webhooks_get_their_services_events_signed_for_request_validator(
 ) -> None:
     app = events_app(API_KEYS="first-key,second-key", WEBHOOK_URL="", WEBHOOK_SECRET="")
     client = app.test_client()
-    auth = {"Authorization": "Basic " + __import__("base64").b64encode(
-        f"AC{'0' * 32}:first-key".encode()).decode()}  # fmt: skip
+    auth = {"Authorization": "Basic " + base64.b64encode(f"AC{'0' * 32}:first-key".encode()).decode()}
     va = client.post("/v2/Services", data={"FriendlyName": "Acme"}, headers=auth).get_json()["sid"]
     url = receiver.url.replace("/hook", "/twilio")
     made = client.post(f"/v2/Services/{va}/Webhooks", headers=auth, data={
@@ -452,3 +472,81 @@ def test_development_delivers_to_its_own_receiver_by_default(receiver: Receiver)
     settings = app.extensions["verification"].settings
     assert settings.dev_receiver and settings.webhook_url == "http://127.0.0.1:5999/dev/webhook"
     assert settings.webhook_secret.startswith("whsec_")
+
+
+# --- the tools around them: the CLI, metrics, the README's receiver ----------------------------------
+
+
+def test_otp_events_prints_type_resource_and_delivery(events_app, receiver: Receiver) -> None:
+    receiver.answers = [(503, {})]
+    app = events_app()
+    client = app.test_client()
+    v = canceled(client)
+    work(app)
+    out = app.test_cli_runner().invoke(args=["otp", "events"]).output
+    (line,) = out.splitlines()
+    assert "verification.canceled" in line and v["id"] in line
+    assert "pending (1 attempt, HTTP 503, next at " in line
+
+
+def test_metrics_count_events_and_deliveries(events_app, receiver: Receiver, clock) -> None:
+    receiver.answers = [(500, {})]
+    app = events_app()
+    client = app.test_client()
+
+    def value(name: str) -> float:
+        text = client.get("/metrics").get_data(as_text=True)
+        found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+        return float(found.group(1)) if found else 0.0
+
+    names = ('otp_events_total{type="verification.canceled"}', 'otp_event_deliveries_total{outcome="retry"}',
+             'otp_event_deliveries_total{outcome="delivered"}', "otp_event_delivery_seconds_count")  # fmt: skip
+    before = [value(n) for n in names]
+    canceled(client)
+    work_until(app, lambda: len(receiver.at("/hook")) == 2, clock)
+    work(app)
+    assert [value(n) - b for n, b in zip(names, before, strict=True)] == [1, 1, 1, 1]
+
+
+def _readme_receiver() -> str:
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- receiver-example -->", 1)[1].split("<!-- /receiver-example -->", 1)[0]
+    return block.strip().removeprefix("```python").removesuffix("```")
+
+
+@pytest.mark.slow
+def test_the_readme_receiver_run_as_written_verifies_a_real_delivery(tmp_path) -> None:
+    code = _readme_receiver()
+    assert len([line for line in code.splitlines() if line.strip()]) <= 11  # "a 10-line receiver"
+    (tmp_path / "receiver.py").write_text(code)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "WEBHOOK_SECRET": SECRET}
+    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "receiver", "run", "--port", str(port)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "the receiver did not start"
+                time.sleep(0.1)
+        url = f"http://127.0.0.1:{port}/webhooks/verify"
+        app = create_app({**BASE_CONFIG, "WEBHOOK_URL": url, "WEBHOOK_SECRET": SECRET}, store=MemoryStore())
+        client = app.test_client()
+        v = start(client)
+        assert client.post(f"/v1/verifications/{v['id']}/check", json={"code": newest_code(client)}).get_json()["valid"]
+        work(app)
+        assert events(client)["events"][0]["delivery"]["status"] == "delivered"
+        forged = Webhook(new_secret()).sign("evt_forged", datetime.now(UTC), "{}")
+        refused = requests.post(url, data="{}", timeout=5, headers={
+            "webhook-id": "evt_forged", "webhook-timestamp": str(int(time.time())), "webhook-signature": forged})  # fmt: skip
+        assert refused.status_code == 500  # the wrong secret's signature raised
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    printed = [line for line in out.splitlines() if line.startswith(("verification.", "evt_"))]
+    assert printed == [f"verification.approved {v['id']}"]  # (Flask's banner aside) the real one, only

@@ -130,9 +130,9 @@ def test_worker_command_fires_due_timers(clock) -> None:
     client = app.test_client()
     client.post("/v1/verifications", json={"to": "+14155550100", "channel": "auto"})
     runner = app.test_cli_runner()
-    assert runner.invoke(args=["otp", "worker", "--once"]).output == "fired 0 timer(s)\n"
+    assert runner.invoke(args=["otp", "worker", "--once"]).output == "fired 0 timer(s), attempted 0 delivery(ies)\n"
     clock.advance(5)
-    assert runner.invoke(args=["otp", "worker", "--once"]).output == "fired 1 timer(s)\n"
+    assert runner.invoke(args=["otp", "worker", "--once"]).output == "fired 1 timer(s), attempted 0 delivery(ies)\n"
     assert [s["channel"] for s in client.get("/dev/outbox").get_json()["sends"]] == ["call", "sms"]
     assert "Fire SMS-to-call fallback timers" in runner.invoke(args=["otp", "worker", "--help"]).output
 

@@ -180,10 +180,26 @@ def _problems(config: dict[str, str]) -> dict[str, str]:
     return {p.variable: str(p) for p in error.value.problems}
 
 
-def test_webhooks_are_off_by_default() -> None:
-    settings = load_settings(DEV)
+@pytest.mark.parametrize("env", ["test", "production"])
+def test_webhooks_are_off_by_default(env: str) -> None:
+    config = {**DEV, "APP_ENV": env}
+    if env == "production":
+        config.update(API_KEYS="k" * 32, SECRET_KEY="s" * 32, PUBLIC_BASE_URL="https://verify.example.com", REDIS_URL="redis://localhost",
+                      OTP_PROVIDER="twilio", TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_AUTH_TOKEN="t" * 32,
+                      TWILIO_FROM="+14155550100")  # fmt: skip
+    settings = load_settings(config)
     assert (settings.webhook_url, settings.webhook_secret, settings.webhook_secret_fallbacks) == ("", "", ())
-    assert settings.webhook_allow_private is False
+    assert settings.webhook_allow_private is False and settings.dev_receiver is False
+
+
+def test_development_without_a_url_delivers_to_its_own_receiver() -> None:
+    """`python app.py` (development): the demo page shows the events its own /dev/webhook received."""
+    settings = load_settings({**DEV, "PORT": "5001"})
+    assert settings.dev_receiver and settings.webhook_url == "http://127.0.0.1:5001/dev/webhook"
+    assert parse_secret("WEBHOOK_SECRET", settings.webhook_secret)  # a random one of its own
+    assert load_settings(DEV).webhook_secret != settings.webhook_secret
+    mine = load_settings({**DEV, "WEBHOOK_URL": "http://127.0.0.1:9000/hooks", "WEBHOOK_SECRET": CURRENT})
+    assert not mine.dev_receiver and mine.webhook_url == "http://127.0.0.1:9000/hooks"
 
 
 def test_the_settings_are_read_and_the_secrets_kept_out_of_reprs() -> None:

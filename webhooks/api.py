@@ -135,7 +135,7 @@ def cancel_verification(verification_id: str) -> tuple[Response, int]:
 @bp.get("/events")
 def list_events() -> Response:
     """Lifecycle events of the last 3 days, oldest first; `after` continues from an event's id."""
-    after = request.args.get("after") or None
+    after = request.args.get("after")
     if after is not None and not EVENT_ID.fullmatch(after):
         raise InvalidRequest("`after` must be an event id (evt_…) from an earlier page.")
     raw_limit = request.args.get("limit", "50")

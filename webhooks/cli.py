@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import threading
+import time
 
 import click
 from flask import Flask, current_app
@@ -15,15 +16,17 @@ from flask.cli import AppGroup
 from telephony import services
 from telephony.delivery import Deliverer
 from telephony.errors import InvalidPhone, InvalidRequest, ServiceError, StoreUnavailable
+from telephony.eventlog import Delivery, Event
 from telephony.providers import SPECS
 from telephony.service import VerificationService
+from telephony.store import Store
 from telephony.urls import answer_url, inbound_sms_url
 from webhooks.context import service
 from webhooks.demo import number_hint
 from webhooks.event_views import EventPayloads
 from webhooks.metrics import share_across_processes
 from webhooks.simulate import simulate, spoken
-from webhooks.views import verification_view
+from webhooks.views import iso, verification_view
 
 otp = AppGroup("otp", help="Phone verification commands.")
 otp.add_command(simulate)
@@ -139,6 +142,56 @@ def check(verification_id: str, code: str) -> None:
     click.echo(f"{'approved' if valid else 'wrong code'} ({v.checks_left} checks left, status {v.status})")
     if not valid:
         raise SystemExit(1)
+
+
+@otp.command("events")
+@click.option("--last", default=20, show_default=True, help="How many of the newest events to print first.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events, and each change of a delivery.")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between polls with --follow.")
+def events(last: int, follow: bool, interval: float) -> None:
+    """Print lifecycle events: time, type, resource and delivery status (as GET /v1/events has them)."""
+    store = service().store
+    shown: dict[str, str] = {}  # event id -> the delivery line printed for it
+    cursor: str | None = None  # the log is read from here: before the oldest event still being delivered
+    try:
+        while True:
+            rows, fresh = _read_events(store, cursor), []
+            for e, delivery in rows:
+                line = _delivery_line(delivery)
+                if shown.get(e.id) != line:
+                    fresh.append(f"{iso(e.at)}  {e.type:<36} {e.resource}  {line}")
+                    shown[e.id] = line
+            for text in fresh[-last:] if cursor is None else fresh:
+                click.echo(text)
+            shown = {e.id: shown[e.id] for e, _ in rows if e.id in shown}  # what the next read can return
+            pending = [i for i, (_, d) in enumerate(rows) if d is not None and not d.final]
+            start = pending[0] if pending else len(rows)
+            cursor = rows[start - 1][0].id if start > 0 else cursor
+            if not follow:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+    except ServiceError as exc:
+        _fail(exc)
+
+
+def _read_events(store: Store, after: str | None) -> list[tuple[Event, Delivery | None]]:
+    rows: list[tuple[Event, Delivery | None]] = []
+    while True:
+        page, more = store.list_events(after, 500)
+        rows += page
+        if not more or not page:
+            return rows
+        after = page[-1][0].id
+
+
+def _delivery_line(d: Delivery | None) -> str:
+    if d is None:
+        return "not sent (no WEBHOOK_URL)"
+    answer = f", HTTP {d.last_status}" if d.last_status is not None else (f", {d.error}" if d.error else "")
+    due = f", next at {iso(d.next_attempt_at)}" if d.next_attempt_at and not d.final else ""
+    return f"{d.status} ({d.attempts} attempt{'s' if d.attempts != 1 else ''}{answer}{due})"
 
 
 @otp.command("try")

@@ -6,10 +6,15 @@ against it keeps working, but run through the same service, limits and store as 
 
 from __future__ import annotations
 
+import json
+import time
 import xml.etree.ElementTree as ET
+from collections import deque
+from typing import Any
 
 import phonenumbers
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from telephony.errors import InvalidPhone, InvalidRequest, MaxAttempts, NotFound, NotPending, ServiceError
 from telephony.limits import Origin
@@ -37,7 +42,7 @@ def index() -> str:
     settings = service().settings
     return render_template(
         "demo.html", brand=settings.otp_brand, outbox=settings.development, code_length=settings.otp_length,
-        number_hint=number_hint(settings.default_region),
+        number_hint=number_hint(settings.default_region), dev_receiver=settings.dev_receiver,
     )  # fmt: skip
 
 
@@ -112,3 +117,52 @@ def _script(answer_url: str) -> list[str]:
     markup = render_template("twiml/call.xml", script=script, text=words(script.locale), menu_url="/")
     root = ET.fromstring(markup)  # noqa: S314 - rendered here from our own template
     return [say.text for say in root.iter("Say") if say.text]
+
+
+# --- the development receiver: where events go under `python app.py` without WEBHOOK_URL ----------
+
+RECEIVED_KEPT = 50
+_SHOWN_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "user-agent")
+
+
+@dev.post("/webhook")
+def receive_webhook() -> Response:
+    """Receive a delivery as an application should: check the signature with `standardwebhooks`
+    (400 when it fails, so the worker retries), then answer 2xx at once."""
+    raw = request.get_data()
+    headers = {name: request.headers.get(name, "") for name in _SHOWN_HEADERS}
+    entry: dict[str, Any] = {"received_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "headers": headers}
+    try:
+        entry["payload"] = Webhook(service().settings.webhook_secret).verify(raw, dict(request.headers))
+        entry["signature"] = "valid"
+    except WebhookVerificationError as exc:
+        entry["signature"] = f"invalid: {exc}"
+        entry["payload"] = _json_or_none(raw)
+    _received().appendleft(entry)
+    return Response(status=204 if entry["signature"] == "valid" else 400)
+
+
+@dev.get("/webhook")
+def received_webhooks() -> Response:
+    """What /dev/webhook received, newest first; `resource` keeps one verification's events."""
+    resource = request.args.get("resource")
+    kept = [e for e in _received() if not resource or _resource_of(e) == resource]
+    return jsonify({"deliveries": kept})
+
+
+def _resource_of(entry: dict[str, Any]) -> Any:
+    payload = entry.get("payload")
+    data = payload.get("data") if isinstance(payload, dict) else None
+    return data.get("id") if isinstance(data, dict) else None
+
+
+def _received() -> deque[dict[str, Any]]:
+    found: deque[dict[str, Any]] = current_app.extensions.setdefault("dev_webhooks", deque(maxlen=RECEIVED_KEPT))
+    return found
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None

@@ -29,6 +29,7 @@ from flask import Blueprint, Flask, Response, g, request
 
 from telephony.config import PROVIDERS
 from telephony.errors import ServiceError
+from telephony.eventlog import EVENT_TYPES
 from telephony.events import observe
 from telephony.lifecycle import Event
 from telephony.models import Channel, Verification
@@ -47,6 +48,8 @@ SENDERS = frozenset({*PROVIDERS, "test"})  # `test`: the sends of OTP_TEST_NUMBE
 CHANNELS = frozenset(c.value for c in Channel)
 REASONS = frozenset({"opted_out", "limited", "pumping"})  # an Admission's refusals
 TRIGGERS = frozenset(kind.__name__ for kind in get_args(Event))  # the lifecycle change that caused it
+LIFECYCLE_EVENTS = frozenset(EVENT_TYPES)
+DELIVERY_OUTCOMES = {"event.delivered": "delivered", "event.retry": "retry", "event.delivery_failed": "failed"}
 
 
 def known(value: object, allowed: frozenset) -> str:
@@ -130,6 +133,15 @@ class _Metrics:
         self.signatures = Counter(
             "otp_webhook_signatures_rejected_total", "Webhooks refused for their signature.", ["provider"]
         )
+        self.events = Counter("otp_events_total", "Lifecycle events logged, by type.", ["type"])
+        self.deliveries = Counter(
+            "otp_event_deliveries_total", "Webhook delivery attempts: delivered, retry (to be tried again) or failed "
+            "(given up: 410 or the schedule spent).", ["outcome"],
+        )  # fmt: skip
+        self.delivery_latency = Histogram(
+            "otp_event_delivery_seconds", "From the change to its event's delivery (retries included).",
+            buckets=(0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 7200, 36000, 100000),
+        )  # fmt: skip
         self.latency = Histogram(
             "otp_request_duration_seconds", "Request latency.", ["endpoint", "method", "status"],
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
@@ -162,6 +174,13 @@ def _on_event(name: str, v: Verification | None, fields: dict[str, object]) -> N
         m.fallbacks.labels(known(fields.get("trigger"), TRIGGERS)).inc()
     elif name == "send.refused":
         m.refused.labels(known(fields.get("reason"), REASONS)).inc()
+    elif name == "event.created":
+        m.events.labels(known(fields.get("type"), LIFECYCLE_EVENTS)).inc()
+    elif name in DELIVERY_OUTCOMES:
+        m.deliveries.labels(DELIVERY_OUTCOMES[name]).inc()
+        latency = fields.get("latency")
+        if isinstance(latency, float | int):
+            m.delivery_latency.observe(latency)
     elif name == "webhook.signature_invalid":
         m.signatures.labels(known(fields.get("provider"), SENDERS)).inc()
 
