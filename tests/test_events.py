@@ -550,3 +550,20 @@ def test_the_readme_receiver_run_as_written_verifies_a_real_delivery(tmp_path) -
         out, _ = proc.communicate(timeout=10)
     printed = [line for line in out.splitlines() if line.startswith(("verification.", "evt_"))]
     assert printed == [f"verification.approved {v['id']}"]  # (Flask's banner aside) the real one, only
+
+
+def test_production_refuses_v2_webhooks_to_private_addresses() -> None:
+    key = "k" * 32
+    config = {"APP_ENV": "production", "SECRET_KEY": "s" * 32, "API_KEYS": key,
+              "PUBLIC_BASE_URL": "https://verify.example.com", "REDIS_URL": "redis://127.0.0.1:1/0",
+              "OTP_PROVIDER": "twilio", **TWILIO}  # fmt: skip
+    client = create_app(config, store=MemoryStore()).test_client()
+    auth = {"Authorization": "Basic " + base64.b64encode(f"AC{'0' * 32}:{key}".encode()).decode()}
+    va = client.post("/v2/Services", data={"FriendlyName": "Acme"}, headers=auth).get_json()["sid"]
+    for url in ("https://127.0.0.1/hook", "https://10.0.0.7/hook", "https://169.254.169.254/latest", "http://8.8.8.8/"):
+        made = client.post(f"/v2/Services/{va}/Webhooks", headers=auth,
+                           data={"FriendlyName": "x", "EventTypes": "*", "WebhookUrl": url})  # fmt: skip
+        assert made.status_code == 400 and made.get_json()["code"] == 60200, url
+    public = client.post(f"/v2/Services/{va}/Webhooks", headers=auth,
+                         data={"FriendlyName": "x", "EventTypes": "*", "WebhookUrl": "https://8.8.8.8/hook"})  # fmt: skip
+    assert public.status_code == 201

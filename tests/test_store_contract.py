@@ -13,6 +13,7 @@ import redis
 from conftest import TOPOLOGIES, store_url
 
 from telephony.codes import CodeVault
+from telephony.eventlog import Delivery, DeliveryStatus
 from telephony.lifecycle import CheckOutcome
 from telephony.models import Attempt, Status, Verification
 from telephony.store import KeyNames, MemoryStore, Store, keys
@@ -230,3 +231,57 @@ def test_a_verification_has_one_timer_and_the_latest_schedule_wins(store: Store,
     assert store.claim_due(now + 8, 10) == ["vf_b"]
     assert store.claim_due(now + 10, 10) == ["vf_a"]
     assert store.claim_due(now + 100, 10) == []
+
+
+# --- lifecycle events: the outbox, the log, leased and ordered deliveries ---------------------------
+
+
+def _two_events(store: Store, clock) -> Verification:
+    """One verification with two events, in order (the store writes what its callers say a change made)."""
+    v = store.create(make(now_for(store, clock)))
+    first = store.save(v.with_changes(checks_left=2), previous=v, event="verification.canceled")
+    assert first is not None
+    assert store.save(first.with_changes(checks_left=1), previous=first, event="verification.failed") is not None
+    return v
+
+
+def test_events_are_logged_once_however_often_collected(store: Store, clock) -> None:
+    v = _two_events(store, clock)
+    logged = store.collect_events(lambda e: [""])
+    assert [(e.type, e.resource) for e in logged] == [("verification.canceled", v.id), ("verification.failed", v.id)]
+    assert logged[0].record["k"] == "2" and "h" not in logged[0].record and "x" not in logged[0].record
+    assert store.collect_events(lambda e: [""]) == []
+    listed, more = store.list_events(None, 10)
+    assert [e.id for e, _ in listed] == [e.id for e in logged] and not more
+    assert all(d is not None and d.status == "pending" and d.attempts == 0 for _, d in listed)
+    page, more = store.list_events(None, 1)
+    assert [e.id for e, _ in page] == [logged[0].id] and more
+    assert [e.id for e, _ in store.list_events(logged[0].id, 1)[0]] == [logged[1].id]
+
+
+def test_a_resources_next_delivery_waits_for_the_one_before(store: Store, clock) -> None:
+    _two_events(store, clock)
+    first, second = store.collect_events(lambda e: [""])
+    (claim,) = store.claim_deliveries(60, 10)
+    assert claim.event.id == first.id and store.claim_deliveries(60, 10) == []  # leased, and the next waits
+    retry = Delivery(DeliveryStatus.PENDING, 1, 500, next_attempt_at=store.now() - 1)
+    assert store.finish_delivery(claim, retry)
+    (again,) = store.claim_deliveries(60, 10)
+    assert again.event.id == first.id and again.delivery.attempts == 1  # still the first: order kept
+    assert store.finish_delivery(again, Delivery(DeliveryStatus.DELIVERED, 2, 200))
+    (then,) = store.claim_deliveries(60, 10)
+    assert then.event.id == second.id
+    listed = dict((e.id, d) for e, d in store.list_events(None, 10)[0])
+    assert listed[first.id] is not None and listed[first.id].status == "delivered" and listed[first.id].attempts == 2
+
+
+def test_a_lost_lease_writes_nothing(store: Store, clock) -> None:
+    _two_events(store, clock)
+    store.collect_events(lambda e: [""])
+    (claim,) = store.claim_deliveries(0.05, 10)
+    clock.advance(1)
+    time.sleep(0.1)  # the lease ends (Redis: on its own clock)
+    (taken,) = store.claim_deliveries(60, 10)
+    assert taken.key == claim.key and taken.token != claim.token
+    assert not store.finish_delivery(claim, Delivery(DeliveryStatus.DELIVERED, 1, 200))
+    assert store.finish_delivery(taken, Delivery(DeliveryStatus.DELIVERED, 1, 200))

@@ -39,6 +39,7 @@ from telephony.errors import (
 )
 from telephony.limits import Origin, client_address
 from telephony.models import Status, Verification
+from telephony.outbound import check_destination
 from telephony.service import StartOptions, parse_code
 from telephony.services import Service
 from telephony.urls import safe_origin
@@ -585,7 +586,7 @@ def delete_bucket(sid: str, rk: str, bl: str) -> tuple[str, int]:
     return "", 204
 
 
-# --- webhooks (stored now; deliveries come with the events) -------------------------------------
+# --- webhooks (each gets its service's events: telephony/delivery.py) -----------------------------
 
 
 def _webhook_fields(data: dict[str, str], doc: dict[str, Any], events: list[str] | None) -> dict[str, Any]:
@@ -613,7 +614,8 @@ def _webhook_fields(data: dict[str, str], doc: dict[str, Any], events: list[str]
 
 def _webhook_url(url: str) -> str:
     """https (http to this machine in development only), a host name a resolver can take, a port
-    that is one; the SSRF guard on the addresses comes with the deliveries."""
+    that is one; in production (unless WEBHOOK_ALLOW_PRIVATE=1) public addresses only, checked now
+    and again at each delivery's connection."""
     try:
         parts = urlsplit(url)
         port = parts.port  # raises on a port that is no number or out of range
@@ -624,8 +626,14 @@ def _webhook_url(url: str) -> str:
         raise invalid("WebhookUrl")
     if parts.scheme not in ("https", "http") or port == 0:
         raise invalid("WebhookUrl")
-    if parts.scheme == "http" and not (safe_origin(url) and domain().settings.development):
+    settings = domain().settings
+    if parts.scheme == "http" and not (safe_origin(url) and settings.development):
         raise invalid("WebhookUrl")
+    if not settings.webhook_private_allowed:
+        try:
+            check_destination(url, allow_private=False)
+        except ValueError:  # a private or unresolvable address: no SSRF into the private network
+            raise invalid("WebhookUrl") from None
     return url
 
 

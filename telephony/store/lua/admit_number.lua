@@ -70,6 +70,8 @@ if cfg.mode == 'create' then
   redis.call('PEXPIREAT', vkey, expires + cfg.grace)
   redis.call('SET', KEYS[#KEYS - 1], cfg.id, 'PXAT', expires)
   redis.call('ZADD', KEYS[#KEYS], expires, cfg.id)
+  -- The worker drains it; without one it still goes once its newest entry is past the grace.
+  if redis.call('PTTL', KEYS[#KEYS]) < cfg.ttl + cfg.grace then redis.call('PEXPIRE', KEYS[#KEYS], cfg.ttl + cfg.grace) end
   return {'ok', 0, now, expires}
 elseif cfg.mode == 'save' then
   redis.call('HSET', vkey, unpack(ARGV, 2))

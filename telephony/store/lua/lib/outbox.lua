@@ -13,4 +13,5 @@ local function outbox_emit(outbox, vkey, resource, etype, now, changes)
   local id = 'evt_' .. string.sub(resource, 4) .. '_' .. string.match(etype, '%.(.+)$')
   redis.call('RPUSH', outbox, cjson.encode({id = id, type = etype, at = now, resource = resource,
     service = record.g or '', record = record}))
+  redis.call('PEXPIRE', outbox, 259200000)  -- eventlog.RETENTION: without a worker, never more than 3 days' worth
 end
