@@ -17,6 +17,7 @@ from werkzeug.http import parse_set_header
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import webhooks
+from telephony.approval_service import ApprovalService
 from telephony.codes import CodeVault
 from telephony.config import gather, load_settings
 from telephony.errors import ConfigError
@@ -88,6 +89,7 @@ def create_app(
         clock=clock,
     )
     app.extensions["verification"] = service
+    app.extensions["approvals"] = ApprovalService(service)
     if settings.trust_proxy:
         # Client IPs (per-IP limits) and the URL a proxy reports come from its X-Forwarded-* headers.
         n = settings.trust_proxy

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from telephony.approvals import Approval
     from telephony.models import Verification
 
 
@@ -49,12 +50,14 @@ class ServiceError(Exception):
         retry_after: int | None = None,
         extra: dict[str, str] | None = None,
         verification: Verification | None = None,
+        approval: Approval | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
         self.extra = extra or {}  # top-level fields the answer carries beside `error`
         self.verification = verification  # shown beside `error` (a 502: the caller may resend or cancel it)
+        self.approval = approval  # likewise (a 502: the request exists, its send failed)
 
 
 class InvalidRequest(ServiceError):

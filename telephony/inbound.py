@@ -1,4 +1,5 @@
-"""Inbound SMS keywords: opt-out and opt-in, help, and asking for the code again by call or SMS.
+"""Inbound SMS keywords: opt-out and opt-in, help, asking for the code again by call or SMS, and
+the answers to approval requests (`YES 4821`, `NO 4821`).
 
 Keywords are matched case- and space-insensitively. CALL and RESEND act on the number's newest
 verification through the service, so they obey the same limits and cooldowns as the API.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 
+from telephony.approval_service import ApprovalService
+from telephony.approvals import parse_reply
 from telephony.errors import NotFound, NotPending, OptedOut, ProviderFailed, RateLimited, StoreUnavailable
 from telephony.events import event
 from telephony.models import Channel
@@ -51,6 +54,10 @@ def _handle(service: VerificationService, provider: str, message: InboundSms, nu
     keyword = "".join(message.body.split()).upper()
     locale = locale_for(number)
     brand = service.settings.otp_brand
+    answer = parse_reply(message.body)  # `YES 4821`: an approval's answer (a bare YES stays START)
+    if answer is not None:
+        event("sms.inbound", provider=provider, message=message.message_id, keyword="approval")
+        return ApprovalService(service).on_reply(number, *answer, locale)
     known = keyword in STOP | START | {"HELP", "CALL", "RESEND"}
     # Only known keywords are logged: people do reply with their code.
     event("sms.inbound", provider=provider, message=message.message_id, keyword=keyword if known else "other")

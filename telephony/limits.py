@@ -12,6 +12,7 @@ from enum import StrEnum
 
 import phonenumbers
 
+from telephony.approvals import Approval
 from telephony.errors import ConfigError, CountryNotAllowed, DestinationNotAllowed
 from telephony.models import Verification, prefix_of
 from telephony.phone import number_type, region_of
@@ -131,7 +132,14 @@ class Save:
     previous: Verification
 
 
-Write = Create | Save
+@dataclass(frozen=True)
+class CreateApproval:
+    """Write a new approval request with its send."""
+
+    approval: Approval
+
+
+Write = Create | Save | CreateApproval
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,7 @@ class Admission:
     outcome: Outcome
     retry_after: int = 0
     verification: Verification | None = None  # as stored, on OK with a write
+    approval: Approval | None = None  # as stored, on OK with a CreateApproval
 
     @property
     def ok(self) -> bool:

@@ -183,7 +183,7 @@ class VerificationService:
         if admission.outcome == Outcome.OPTED_OUT and mode == Mode.AUTO:  # rare: learn it, then call instead
             first = first_send(v, self._context(opted_out=True), landline=landline)
             admission = self._admit(first.verification, origin, Create(first.verification), options)
-        self._refuse_unless_admitted(admission, number)
+        self.refuse_unless_admitted(admission, number)
         assert admission.verification is not None
         created = Step(admission.verification, first.actions)
         event("verification.started", created.verification, mode=mode, locale=v.locale)
@@ -231,7 +231,7 @@ class VerificationService:
                 continue
             if admission.outcome == Outcome.MISSING:
                 raise NotFound("No such verification, or it has expired.")
-            self._refuse_unless_admitted(admission, v.to)
+            self.refuse_unless_admitted(admission, v.to)
             assert admission.verification is not None
             event("verification.resend", admission.verification, channel=wanted)
             return self._delivered(self._act(Step(admission.verification, result.actions)))
@@ -403,10 +403,14 @@ class VerificationService:
     def _admit(
         self, v: Verification, origin: Origin | None, write: Write, options: StartOptions = NO_OPTIONS
     ) -> Admission:
-        """Count the send of `v`'s newest attempt against every limit (and a /v2 start's rate-limit
-        buckets) and make `write` with it, or refuse and change nothing."""
+        return self.admit_send(v.to, v.attempts[-1].channel, origin, write, options)
+
+    def admit_send(
+        self, number: str, channel: Channel, origin: Origin | None, write: Write, options: StartOptions = NO_OPTIONS
+    ) -> Admission:
+        """Count a send to `number` against every limit (and a /v2 start's rate-limit buckets) and
+        make `write` with it, or refuse and change nothing. Approval requests are sends too."""
         s, names = self.settings, self.store.names
-        number = v.to
         others = [Counter(names.client("country", region_of(number) or "ZZ"), rule) for rule in s.limit_country]
         others += [
             Counter(names.client(f"rl-{sid}", value), Rule(limit, interval))
@@ -416,11 +420,11 @@ class VerificationService:
             others += [Counter(names.client("ip", origin.ip), rule) for rule in s.limit_ip]
         if origin and origin.api_key:
             others += [Counter(names.client("key", origin.api_key), rule) for rule in s.limit_api_key]
-        sms = v.attempts[-1].channel == Channel.SMS
+        sms = channel == Channel.SMS
         plan = SendPlan(number, s.limit_number, s.limit_prefix, tuple(others), s.pumping, check_opt_out=sms)
         return self.store.admit(plan, write)
 
-    def _refuse_unless_admitted(self, admission: Admission, number: str) -> None:
+    def refuse_unless_admitted(self, admission: Admission, number: str) -> None:
         if admission.outcome == Outcome.OPTED_OUT:
             raise OptedOut("This number replied STOP; it gets no SMS until it replies START.")
         if not admission.ok:
@@ -458,6 +462,13 @@ class VerificationService:
                 v = self._deliver(v, action.index)
         return v
 
+    def failover(self, channel: Channel, provider: str, exc: ProviderError) -> str | None:
+        """The provider to try after `provider` refused a send: the next in the channel's chain,
+        when the error is transient (an outage, not a bad number)."""
+        chain = [p.name for p in self._chains[channel]]
+        position = chain.index(provider)
+        return chain[position + 1] if exc.transient and position + 1 < len(chain) else None
+
     def _deliver(self, v: Verification, index: int) -> Verification:
         attempt = v.attempts[index]
         provider = self.providers[attempt.provider]
@@ -465,9 +476,7 @@ class VerificationService:
             provider_id = self._send(provider, v, index)
         except ProviderError as exc:
             event("send.failed", v, provider=provider.name, channel=attempt.channel, error=str(exc))
-            chain = [p.name for p in self._chains[attempt.channel]]
-            position = chain.index(provider.name)
-            following = chain[position + 1] if exc.transient and position + 1 < len(chain) else None
+            following = self.failover(attempt.channel, provider.name, exc)
             return self._act(self._apply(v, SendFailed(index, str(exc), following)))
         event("send.accepted", v, provider=provider.name, channel=attempt.channel, provider_id=provider_id)
         return self._act(self._apply(v, SendAccepted(index, provider_id)))

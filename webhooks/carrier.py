@@ -12,15 +12,17 @@ from typing import TypeVar
 
 from flask import Blueprint, Response, abort, current_app, request
 
+from telephony.approval_service import MENU_REPEATS, ApprovalScript
+from telephony.approval_wording import approval_reply, approval_words
 from telephony.events import event
 from telephony.inbound import handle_inbound
 from telephony.models import Channel
-from telephony.providers import FormData, Provider, WebhookRequest
+from telephony.providers import FormData, Provider, StatusReport, WebhookRequest
 from telephony.providers.base import WebhookKind
 from telephony.service import VOICE_REPEATS, VoiceScript
 from telephony.urls import menu_url
 from telephony.wording import words
-from webhooks.context import service
+from webhooks.context import approvals, service
 
 bp = Blueprint("carrier", __name__, url_prefix="/webhooks/<provider>")
 T = TypeVar("T")
@@ -96,6 +98,8 @@ def goodbye(provider: Provider, script: VoiceScript) -> Response:
 @bp.post("/voice/<verification_id>")
 def answer_call(provider: str, verification_id: str) -> Response:
     adapter, webhook = signed_request(provider, "answer")
+    if verification_id.startswith("ap_"):
+        return _approval_call(adapter, webhook, verification_id)
     settings = service().settings
     machine = settings.hang_up_on_machines and adapter.answered_by_machine(webhook)
     default_gate = settings.otp_voice_press_key
@@ -117,6 +121,8 @@ def call_menu(provider: str, verification_id: str) -> Response:
     adapter, webhook = signed_request(provider, "menu")
     digits = webhook.form.first("Digits")
     repeats = _small_number(request.args.get("r", ""))
+    if verification_id.startswith("ap_"):
+        return _approval_menu(adapter, verification_id, digits, repeats)
     if request.args.get("g") == "1" and digits:
         next_repeats = 0  # the gate: any key, and the code is read for the first time
     elif digits == "1" and 0 <= repeats < VOICE_REPEATS:
@@ -132,7 +138,7 @@ def call_menu(provider: str, verification_id: str) -> Response:
 def message_status(provider: str, verification_id: str) -> tuple[str, int]:
     adapter, webhook = signed_request(provider, "message_status")
     report = _parsed(adapter.message_status, webhook)
-    service().on_status(provider, Channel.SMS, verification_id, attempt_index(), report)
+    _on_status(provider, Channel.SMS, verification_id, report)
     return "", 204
 
 
@@ -140,7 +146,7 @@ def message_status(provider: str, verification_id: str) -> tuple[str, int]:
 def call_status(provider: str, verification_id: str) -> tuple[str, int]:
     adapter, webhook = signed_request(provider, "call_status")
     report = _parsed(adapter.call_status, webhook)
-    service().on_status(provider, Channel.CALL, verification_id, attempt_index(), report)
+    _on_status(provider, Channel.CALL, verification_id, report)
     return "", 204
 
 
@@ -154,6 +160,42 @@ def inbound_sms(provider: str) -> Response:
             service().send_reply(adapter, message.from_number, text)
         return Response("", status=200)
     return xml(f"{adapter.dialect}/sms_reply.xml", reply=text, to=message.from_number, sender=message.to_number)
+
+
+def _on_status(provider: str, channel: Channel, resource_id: str, report: StatusReport) -> None:
+    if resource_id.startswith("ap_"):
+        approvals().on_status(provider, channel, resource_id, attempt_index(), report)
+    else:
+        service().on_status(provider, channel, resource_id, attempt_index(), report)
+
+
+# --- approval requests' calls: the message, then "press 1 to approve, 2 to deny" ----------------------
+
+
+def _approval_call(adapter: Provider, webhook: WebhookRequest, approval_id: str) -> Response:
+    script = approvals().voice_script(adapter.name, approval_id, attempt_index())
+    if adapter.answered_by_machine(webhook):  # a voicemail hears nothing of it, whatever OTP_VOICE_MACHINE says
+        return goodbye(adapter, VoiceScript(script.locale, script.brand))
+    return _ask(adapter, approval_id, script, 0)
+
+
+def _ask(adapter: Provider, approval_id: str, script: ApprovalScript, played: int) -> Response:
+    """The question; silence or another key comes back to the menu (`r`: how often it was asked)."""
+    base = service().settings.public_base_url
+    menu = menu_url(base, adapter.name, approval_id, attempt_index(), repeats=played)
+    return xml(f"{adapter.dialect}/approval.xml", script=script, text=words(script.locale),
+               said=approval_words(script.locale), menu_url=menu)  # fmt: skip
+
+
+def _approval_menu(adapter: Provider, approval_id: str, digits: str, played: int) -> Response:
+    outcome = approvals().on_keypress(adapter.name, approval_id, attempt_index(), digits)
+    script = approvals().voice_script(adapter.name, approval_id, attempt_index())
+    if outcome is None and script.available and played < MENU_REPEATS:
+        return _ask(adapter, approval_id, script, played + 1)
+    if outcome is None:  # asked three times: it stays pending
+        return goodbye(adapter, VoiceScript(script.locale, script.brand))
+    line = approval_reply(script.locale, outcome, brand=script.brand)
+    return xml(f"{adapter.dialect}/said.xml", text=words(script.locale), line=line)
 
 
 def _parsed(parse: Callable[[WebhookRequest], T], webhook: WebhookRequest) -> T:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from flask import current_app
 
+from telephony.approval_service import ApprovalService
 from telephony.service import VerificationService
 
 
 def service() -> VerificationService:
     return current_app.extensions["verification"]
+
+
+def approvals() -> ApprovalService:
+    return current_app.extensions["approvals"]

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from telephony.errors import ServiceError
 from telephony.events import event
 from webhooks.jsonio import json_response
-from webhooks.views import verification_view
+from webhooks.views import approval_view, verification_view
 
 # Werkzeug's own refusals, in the contract's words.
 _HTTP_CODES = {
@@ -40,6 +40,8 @@ def _service_error(exc: ServiceError) -> Response:
     extra: dict[str, Any] = dict(exc.extra)
     if exc.verification is not None:
         extra["verification"] = verification_view(exc.verification)
+    if exc.approval is not None:
+        extra["approval"] = approval_view(exc.approval)
     return error_response(exc.status, exc.code, exc.message, retry_after=exc.retry_after, extra=extra)
 
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from telephony.eventlog import EXPIRED, Delivery, Event
+from telephony.store.approval_record import from_approval_record
 from telephony.store.record import from_record
 from webhooks.v2 import verification_view as v2_view
-from webhooks.views import iso, verification_view
+from webhooks.views import approval_view, iso, verification_view
 
 
 def data_view(e: Event) -> dict[str, Any]:
     """The resource as /v1 shows it, as it was right after the change (an expired one: `expired`)."""
+    if e.resource.startswith("ap_"):
+        return approval_view(from_approval_record(e.record, e.resource))
     view = verification_view(from_record(e.record, e.resource))
     if e.type == EXPIRED:
         view["status"] = "expired"
@@ -39,7 +42,8 @@ class EventPayloads:
         return {"type": e.type, "timestamp": iso(e.at), "data": data_view(e)}
 
     def twilio(self, e: Event, webhook: dict[str, Any]) -> dict[str, str]:
-        """Form fields named as Twilio's webhooks and Verify resources name them."""
+        """Form fields named as Twilio's webhooks and Verify resources name them (a /v2 service's
+        events are its verifications')."""
         view = v2_view(from_record(e.record, e.resource), e.service, check=True)
         status = "expired" if e.type == EXPIRED else view["status"]
         fields = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from telephony.approvals import Approval
 from telephony.models import Verification
 
 
@@ -35,3 +36,18 @@ def verification_view(v: Verification) -> dict[str, Any]:
             for a in v.attempts
         ],
     }
+
+
+def approval_view(a: Approval, now: float | None = None) -> dict[str, Any]:
+    """An approval as the contract shows it: `expired` once past `expires_at`, even before the
+    worker has written it so."""
+    status = a.shown_status(now) if now is not None else a.status
+    return {
+        "id": a.id, "to": a.to, "status": str(status), "channel": str(a.channel), "locale": a.locale,
+        "message": a.message, "details": a.details, "hidden_details": a.hidden_details, "reference": a.reference,
+        "created_at": iso(a.created_at), "expires_at": iso(a.expires_at),
+        "responded_at": iso(a.responded_at) if a.responded_at is not None else None,
+        "responded_via": a.responded_via,
+        "sends": [{"channel": str(s.channel), "provider": s.provider, "provider_id": s.provider_id,
+                   "status": str(s.status), "at": iso(s.at)} for s in a.attempts],
+    }  # fmt: skip

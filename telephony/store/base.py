@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from telephony.approvals import Approval
 from telephony.eventlog import Claim, Delivery, Event
 from telephony.lifecycle import CheckOutcome
 from telephony.limits import Admission, CheckPolicy, SendPlan, Write
@@ -124,6 +125,19 @@ class Store(Protocol):
 
     def doc_delete(self, kind: str, sid: str) -> bool:
         """Forget a document; False when there was none."""
+
+    # --- approval requests (telephony/approvals.py); created by `admit` with a CreateApproval ------
+
+    def approval_get(self, approval_id: str) -> Approval | None:
+        """The approval (kept `approvals.KEPT_AFTER` seconds past its expiry, so polling sees the outcome)."""
+
+    def approval_save(self, a: Approval, previous: Approval, event: str | None = None) -> Approval | None:
+        """Compare-and-set, as `save`: None when another change came first or it has expired;
+        `event` written in the same atomic step."""
+
+    def approvals_for(self, e164: str) -> list[Approval]:
+        """The number's approvals still kept (pending, answered or expired within `KEPT_AFTER`), by
+        expiry: an SMS reply answers the pending one it names, or hears that it was answered."""
 
     # --- lifecycle events (telephony/eventlog.py) ---------------------------------------------------
 

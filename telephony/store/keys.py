@@ -70,6 +70,11 @@ def verification(verification_id: str) -> str:
     return _key(tag_of(verification_id), "v", verification_id[11:])
 
 
+def approval(approval_id: str) -> str:
+    """An approval request: its id carries its number's tag, as a verification's does."""
+    return _key(tag_of(approval_id), "ap", approval_id[11:])
+
+
 def fails(tag: str) -> str:
     """Wrong codes per number of one tag, across all their verifications (a new code does not reset
     them): a hash of number name -> "count|until ms", named from a verification id's tag alone."""
@@ -156,6 +161,14 @@ class KeyNames:
     def latest(self, e164: str, key_index: int = 0, scope: str = "") -> str:
         """The pointer to a number's newest verification; `scope`: of one /v2 service (its SID)."""
         return _key(self.tag(e164, key_index), "n", self.number(e164, key_index), *([scope] if scope else []))
+
+    def approvals_of(self, e164: str) -> str:
+        """A number's approvals by expiry (a sorted set): the ones an SMS reply may answer."""
+        return _key(self.tag(e164), "ai", self.number(e164))
+
+    def new_approval_id(self, e164: str) -> str:
+        """`ap_` + the number's tag + 132 random bits, like a verification id."""
+        return f"ap_{self.tag(e164)}{secrets.token_urlsafe(16)[:22]}"
 
     def opt_out(self, e164: str, key_index: int = 0) -> str:
         return _key(self.tag(e164, key_index), "o", self.number(e164, key_index))

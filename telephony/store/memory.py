@@ -14,12 +14,26 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 
+from telephony.approvals import KEPT_AFTER, Approval
 from telephony.codes import CodeVault
 from telephony.eventlog import EXPIRED, RETENTION, Claim, Delivery, Event, event_id, snapshot, transition_event
 from telephony.lifecycle import CheckOutcome, apply_check
-from telephony.limits import Admission, CheckPolicy, Create, Outcome, Pumping, Rule, Save, SendPlan, Write, buckets
+from telephony.limits import (
+    Admission,
+    CheckPolicy,
+    Create,
+    CreateApproval,
+    Outcome,
+    Pumping,
+    Rule,
+    Save,
+    SendPlan,
+    Write,
+    buckets,
+)  # fmt: skip
 from telephony.models import Verification
 from telephony.store import keys
+from telephony.store.approval_record import from_approval_record, to_approval_record
 from telephony.store.base import EXPIRY_GRACE, OUTBOX_LIMIT, OutboxEntry, Targets
 from telephony.store.keys import KeyNames
 from telephony.store.record import from_record, to_record
@@ -41,6 +55,7 @@ class MemoryStore:
         self._counters: dict[str, tuple[float, float]] = {}  # key -> (value, expires at)
         # Lifecycle events, as the Redis store keeps them (store/redis.py): written with each change
         # into an outbox, moved into the log by collect_events, delivered from there.
+        self._approvals: dict[str, dict[str, str]] = {}  # id -> record (store/approval_record.py)
         self._event_outbox: list[Event] = []
         self._expiries: list[tuple[float, str]] = []  # a heap of (expires at, id)
         self._log: dict[str, Event] = {}  # event id -> event, in the order logged
@@ -102,6 +117,8 @@ class MemoryStore:
                 self._incr(f"{pump_key}:s{bucket}", 2 * pump.window)
                 if self._pumping(plan.number, pump):  # this send tips the prefix over
                     self._counters[self.names.pump_block(plan.number)] = (1, self._clock() + pump.cooloff)
+            if isinstance(write, CreateApproval):
+                return Admission(Outcome.OK, approval=self._create_approval(write.approval))
             if isinstance(write, Create):
                 return Admission(Outcome.OK, verification=self._create(write.verification))
             if isinstance(write, Save):
@@ -282,6 +299,43 @@ class MemoryStore:
         with self._lock:
             return self._docs.get(kind, {}).pop(sid, None) is not None
 
+    # --- approval requests -----------------------------------------------------------------------
+
+    def _create_approval(self, a: Approval) -> Approval:
+        now = round(self._clock(), 3)
+        a = a.with_changes(created_at=now, expires_at=now + round(a.expires_at - a.created_at, 3))
+        self._approvals[a.id] = to_approval_record(a)
+        heapq.heappush(self._expiries, (a.expires_at, a.id))
+        return a
+
+    def _approval(self, approval_id: str) -> dict[str, str] | None:
+        record = self._approvals.get(approval_id)
+        if record is not None and int(record["e"]) / 1000 + KEPT_AFTER <= self._clock():
+            del self._approvals[approval_id]
+            return None
+        return record
+
+    def approval_get(self, approval_id: str) -> Approval | None:
+        with self._lock:
+            record = self._approval(approval_id)
+            return from_approval_record(record, approval_id) if record else None
+
+    def approval_save(self, a: Approval, previous: Approval, event: str | None = None) -> Approval | None:
+        with self._lock:
+            record = self._approval(a.id)
+            if record is None or int(record["v"]) != a.version or int(record["e"]) / 1000 <= self._clock():
+                return None
+            saved = a.with_changes(version=a.version + 1)
+            self._approvals[a.id] = to_approval_record(saved)
+            if event:
+                self._emit(self._approvals[a.id], a.id, event)
+            return saved
+
+    def approvals_for(self, e164: str) -> list[Approval]:
+        with self._lock:
+            kept = [i for i, r in self._approvals.items() if r["t"] == e164 and self._approval(i) is not None]
+            return sorted((from_approval_record(self._approvals[i], i) for i in kept), key=lambda a: a.expires_at)
+
     # --- lifecycle events ------------------------------------------------------------------------
 
     def collect_events(self, targets: Targets, limit: int = 500) -> list[Event]:
@@ -289,9 +343,12 @@ class MemoryStore:
             now = self._clock()
             while self._expiries and self._expiries[0][0] <= now:
                 _, vid = heapq.heappop(self._expiries)
-                record = self._records.get(vid)
+                approval = vid.startswith("ap_")
+                record = (self._approvals if approval else self._records).get(vid)
                 if record is not None and record["s"] == "pending" and int(record["e"]) / 1000 <= now:
-                    self._emit(record, vid, EXPIRED)
+                    if approval:  # its status is `expired` from now on (drain.lua's twin)
+                        record.update(s="expired", v=str(int(record["v"]) + 1))
+                    self._emit(record, vid, "approval.expired" if approval else EXPIRED)
             taken, self._event_outbox = self._event_outbox[:limit], self._event_outbox[limit:]
         fresh = [replace(e, targets=tuple(targets(e))) for e in taken if e.id not in self._log]  # reads docs: no lock
         with self._lock:

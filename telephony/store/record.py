@@ -32,7 +32,13 @@ def to_record(v: Verification) -> dict[str, str]:
             record[short] = text
     if v.press_key is not None:
         record["d"] = "1" if v.press_key else "0"
-    for i, a in enumerate(v.attempts):
+    return {**record, **attempts_record(v.attempts)}
+
+
+def attempts_record(attempts: tuple[Attempt, ...]) -> dict[str, str]:
+    """Provider attempts as record fields (a verification's sends, an approval's too)."""
+    record = {}
+    for i, a in enumerate(attempts):
         record[f"a{i}"] = f"{a.send_no}|{a.channel}|{a.provider}|{a.status}|{round(a.at * 1000)}"
         if a.provider_id:  # whole: receipts are matched against it (carriers' ids fit in 64 bytes)
             record[f"i{i}"] = a.provider_id
@@ -42,7 +48,7 @@ def to_record(v: Verification) -> dict[str, str]:
     return record
 
 
-def from_record(record: dict[str, str], verification_id: str) -> Verification:
+def attempts_from_record(record: dict[str, str]) -> tuple[Attempt, ...]:
     attempts: list[Attempt] = []
     while (row := record.get(f"a{len(attempts)}")) is not None:
         i = len(attempts)
@@ -51,6 +57,11 @@ def from_record(record: dict[str, str], verification_id: str) -> Verification:
             Attempt(int(send_no), Channel(channel), provider, SendStatus(status), int(at) / 1000,
                     record.get(f"i{i}"), record.get(f"r{i}"), record.get(f"z{i}"))
         )  # fmt: skip
+    return tuple(attempts)
+
+
+def from_record(record: dict[str, str], verification_id: str) -> Verification:
+    attempts = attempts_from_record(record)
     mode, locale, max_sends = record["m"].split("|")
     return Verification(
         id=verification_id,
@@ -64,7 +75,7 @@ def from_record(record: dict[str, str], verification_id: str) -> Verification:
         expires_at=int(record["e"]) / 1000,
         mac=record.get("h", ""),  # events keep records without the code's MAC and sealed copy
         sealed=record.get("x", ""),
-        attempts=tuple(attempts),
+        attempts=attempts,
         version=int(record["v"]),
         # Releases before the named flag kept a JSON object of flags here.
         fell_back=record.get("f", "") not in ("", "{}"),

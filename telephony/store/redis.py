@@ -37,12 +37,14 @@ from typing import Any, TypeVar, cast
 import redis
 from redis.cluster import RedisCluster
 
+from telephony.approvals import KEPT_AFTER, Approval
 from telephony.errors import StoreUnavailable
 from telephony.eventlog import RETENTION, Claim, Delivery, Event
 from telephony.lifecycle import CheckOutcome
-from telephony.limits import Admission, CheckPolicy, Create, Outcome, Rule, Save, SendPlan, Write
+from telephony.limits import Admission, CheckPolicy, Create, CreateApproval, Outcome, Rule, Save, SendPlan, Write
 from telephony.models import Verification, tag_of
 from telephony.store import keys
+from telephony.store.approval_record import from_approval_record, to_approval_record
 from telephony.store.base import EXPIRY_GRACE, OUTBOX_LIMIT, OutboxEntry, Targets
 from telephony.store.connect import connect
 from telephony.store.keys import KeyNames
@@ -54,7 +56,8 @@ LUA = Path(__file__).with_name("lua")
 CLOCK_SYNC = 30.0  # seconds between readings of the server's clock (the local one only measures the time between)
 SWEEP_EVERY = 60.0  # seconds between the worker's scans for outboxes and expiries no hint named
 
-_READS = frozenset({"get", "latest_for", "opted_out", "outbox_list", "doc_get", "doc_list", "list_events"})
+_READS = frozenset({"get", "latest_for", "opted_out", "outbox_list", "doc_get", "doc_list", "list_events",
+                    "approval_get", "approvals_for"})
 
 
 def _load_scripts() -> dict[str, str]:
@@ -235,6 +238,14 @@ class RedisStore:
             cfg.update(mode="create", ttl=ttl, id=create.id, grace=EXPIRY_GRACE * 1000)
             record = {**to_record(create), "n": names.number(create.to), "q": names.prefix(create.to)}
             fields = [item for name, value in record.items() if name not in ("c", "e") for item in (name, value)]
+        elif isinstance(write, CreateApproval):
+            approval = write.approval
+            number_keys += [keys.approval(approval.id), names.approvals_of(approval.to)]
+            number_keys.append(keys.expiries(tag_of(approval.id)))
+            ttl = round((approval.expires_at - approval.created_at) * 1000)
+            cfg.update(mode="create", ttl=ttl, id=approval.id, grace=KEPT_AFTER * 1000, index=True)
+            record = to_approval_record(approval)
+            fields = [item for k, val in record.items() if k not in ("c", "e") for item in (k, val)]
         elif isinstance(write, Save):
             number_keys.append(keys.verification(write.verification.id))
             cfg.update(mode="save", version=str(write.verification.version))
@@ -243,6 +254,11 @@ class RedisStore:
         outcome, ms, *times = self._run("admit_number", number_keys, [json.dumps(cfg), *fields])
         if outcome != Outcome.OK:
             return Admission(Outcome(outcome), _seconds(int(ms)) if ms else 0)
+        if isinstance(write, CreateApproval):
+            created_ms, expires_ms = (int(t) for t in times)
+            made = write.approval.with_changes(created_at=created_ms / 1000, expires_at=expires_ms / 1000)
+            self._hint(tag_of(made.id), expires_ms)
+            return Admission(Outcome.OK, approval=made)
         if isinstance(write, Create):
             created_ms, expires_ms = (int(t) for t in times)
             stored = write.verification.with_changes(created_at=created_ms / 1000, expires_at=expires_ms / 1000)
@@ -395,6 +411,36 @@ class RedisStore:
     def doc_delete(self, kind: str, sid: str) -> bool:
         return bool(self._redis.hdel(keys.docs(kind), sid))
 
+    # --- approval requests -----------------------------------------------------------------------
+
+    @_fail_closed
+    def approval_get(self, approval_id: str) -> Approval | None:
+        record = cast(dict[str, str], self._redis.hgetall(keys.approval(approval_id)))
+        return from_approval_record(record, approval_id) if record else None
+
+    @_fail_closed
+    def approval_save(self, a: Approval, previous: Approval, event: str | None = None) -> Approval | None:
+        saved = a.with_changes(version=a.version + 1)
+        before = to_approval_record(previous)
+        fields = [item for k, val in to_approval_record(saved).items() if before.get(k) != val for item in (k, val)]
+        tag = tag_of(a.id)
+        if not self._run("save", [keys.approval(a.id), keys.outbox(tag)], [str(a.version), event or "", a.id, *fields]):
+            return None
+        if event:
+            self._hint(tag, 0)
+        return saved
+
+    @_fail_closed
+    def approvals_for(self, e164: str) -> list[Approval]:
+        since = round((self.now() - KEPT_AFTER) * 1000)
+        ids = cast(list[str], self._redis.zrangebyscore(self.names.approvals_of(e164), since, "+inf"))
+        if not ids:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for approval_id in ids:
+            pipe.hgetall(keys.approval(approval_id))
+        return [from_approval_record(r, i) for i, r in zip(ids, pipe.execute(), strict=True) if r]
+
     # --- lifecycle events ------------------------------------------------------------------------
 
     def _hint(self, tag: str, at_ms: int) -> None:
@@ -424,7 +470,7 @@ class RedisStore:
         for tag in cast(list[str], due):
             seen = self._redis.hget(keys.HINTS, tag)
             ids = cast(list[str], self._redis.zrangebyscore(keys.expiries(tag), "-inf", now_ms, start=0, num=100))
-            drain_keys = [keys.outbox(tag), keys.expiries(tag), *(keys.verification(i) for i in ids)]
+            drain_keys = [keys.outbox(tag), keys.expiries(tag), *(_record_key(i) for i in ids)]
             entries, nxt = self._run("drain", drain_keys, [limit, *ids])
             events = [Event.from_json(text) for text in entries]
             events = [replace(e, targets=tuple(targets(e))) for e in events]
@@ -497,3 +543,8 @@ def _changed(saved: Verification, previous: Verification | None) -> list[str]:
 
 def _seconds(ms: int) -> int:
     return max(1, -(-ms // 1000))
+
+
+def _record_key(resource_id: str) -> str:
+    """The record of a verification or approval id (the worker's expiries hold both)."""
+    return keys.approval(resource_id) if resource_id.startswith("ap_") else keys.verification(resource_id)

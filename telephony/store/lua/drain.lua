@@ -1,6 +1,6 @@
 -- Read a tag's event outbox, first writing the expiry events that are due.
--- Guarantees: a verification still pending at its expiry gets exactly one `verification.expired`
--- event, however many workers drain at once (the first one takes it off the set); one that ended
+-- Guarantees: a verification (an approval) still pending at its expiry gets exactly one
+-- `verification.expired` (`approval.expired`, and that status) event, however many workers drain at once (the first one takes it off the set); one that ended
 -- before has its final event already and gets none. Reads only: the caller moves what it read into
 -- the event log, then trims what it moved (trim_outbox.lua).
 -- KEYS: [1] the tag's outbox (a list), [2] its pending expiries (a sorted set: id -> expiry ms),
@@ -12,9 +12,15 @@ for i = 2, #ARGV do
   local id, vkey = ARGV[i], KEYS[i + 1]
   local due = redis.call('ZSCORE', KEYS[2], id)
   if due and tonumber(due) <= now then
-    local h = redis.call('HMGET', vkey, 's', 'e')
+    local h = redis.call('HMGET', vkey, 's', 'e', 'v')
     if h[1] == 'pending' and tonumber(h[2]) <= now then
-      outbox_emit(KEYS[1], vkey, id, 'verification.expired', now, {})
+      if string.sub(id, 1, 3) == 'ap_' then  -- an approval's status is `expired` from now on
+        local changes = {s = 'expired', v = tostring(tonumber(h[3]) + 1)}
+        outbox_emit(KEYS[1], vkey, id, 'approval.expired', now, changes)
+        redis.call('HSET', vkey, 's', 'expired', 'v', changes.v)
+      else
+        outbox_emit(KEYS[1], vkey, id, 'verification.expired', now, {})
+      end
     end
     redis.call('ZREM', KEYS[2], id)
   end

@@ -1,0 +1,255 @@
+"""Approval requests: what the API, inbound SMS and the answer URLs ask of them.
+
+Built on the verification service's parts rather than beside them: its providers and their
+failover, its limits (an approval's send is counted as any send, atomically with its creation),
+its opt-outs and destination rules, the store's compare-and-set with the event written in the
+same step, and the worker's expiry events. The rules of the request itself are `approvals.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from telephony.approval_wording import approval_reply, approval_sms
+from telephony.approvals import (
+    APPROVAL_ID,
+    WRONG_REFERENCES,
+    Answer,
+    Approval,
+    ApprovalEvent,
+    ApprovalStep,
+    Cancel,
+    SendResult,
+    TooManyWrongReferences,
+    first_attempt,
+    step,
+)
+from telephony.errors import InvalidRequest, NotFound, ProviderError, ProviderFailed, StoreUnavailable
+from telephony.events import event
+from telephony.limits import CreateApproval, Origin, Rule, SendPlan
+from telephony.models import Attempt, Channel, SendStatus
+from telephony.phone import mask
+from telephony.providers import StatusReport
+from telephony.service import SAVE_RETRIES, VerificationService
+from telephony.urls import answer_url, status_url
+from telephony.wording import LOCALES, locale_for
+
+MESSAGE_MAX, DETAILS_MAX, DETAIL_KEY_MAX, DETAIL_VALUE_MAX, HIDDEN_MAX = 160, 10, 20, 64, 1024
+EXPIRES_IN = (30, 3600, 300)  # seconds: least, most, default
+MENU_REPEATS = 2  # the call's question is asked again at most this many times
+
+
+@dataclass(frozen=True)
+class ApprovalScript:
+    """What the approval's call says: the brand and message, then the keypad question."""
+
+    locale: str
+    brand: str
+    message: str = ""
+    details: tuple[tuple[str, str], ...] = ()
+    available: bool = False  # False: the request is answered, expired or not this call's
+
+
+class ApprovalService:
+    def __init__(self, verification: VerificationService) -> None:
+        self.codes = verification  # its settings, store, providers, limits and destination rules
+        self.settings, self.store = verification.settings, verification.store
+
+    # --- the API ---------------------------------------------------------------------------------
+
+    def start(
+        self, to: object, message: object, *, details: object = None, hidden_details: object = None,
+        channel: object = "sms", expires_in: object = None, locale: object = None, origin: Origin | None = None,
+    ) -> Approval:  # fmt: skip
+        number = self.codes.parse_number(to)
+        checked = _request(message, details, hidden_details, channel, expires_in, locale)
+        self.codes.destination(number)  # raises for countries and number ranges never sent to
+        now = round(self.codes.clock(), 3)
+        chan = Channel(checked["channel"])
+        provider = (self.settings.sms_providers if chan == Channel.SMS else self.settings.voice_providers)[0]
+        approval = Approval(
+            id=self.store.names.new_approval_id(number), to=number, channel=chan,
+            locale=checked["locale"] or locale_for(number), message=checked["message"],
+            reference=f"{secrets.randbelow(10_000):04d}", created_at=now, expires_at=now + checked["expires_in"],
+            details=checked["details"], hidden_details=checked["hidden_details"], brand=self.settings.otp_brand,
+            attempts=(first_attempt(chan, provider, now),),
+        )  # fmt: skip
+        admission = self.codes.admit_send(number, chan, origin, CreateApproval(approval))
+        self.codes.refuse_unless_admitted(admission, number)
+        assert admission.approval is not None
+        event("approval.started", None, approval=approval.id, to=mask(number), channel=chan)
+        sent = self._deliver(admission.approval, 0)
+        if all(a.status == SendStatus.FAILED for a in sent.attempts):
+            raise ProviderFailed("Every provider for this channel failed; try again later.", approval=sent)
+        return sent
+
+    def get(self, approval_id: str) -> Approval:
+        a = self.store.approval_get(approval_id) if APPROVAL_ID.match(approval_id) else None
+        if a is None:
+            raise NotFound("No such approval request, or it expired a day ago.")
+        return a
+
+    def cancel(self, approval_id: str) -> Approval:
+        return self._apply(self.get(approval_id), Cancel()).approval
+
+    # --- the phone's answers --------------------------------------------------------------------
+
+    def on_reply(self, number: str, approve: bool, reference: str, locale: str) -> str:
+        """An SMS reply `YES 4821` / `NO 4821`: the text to answer it with."""
+        brand = self.settings.otp_brand
+        kept = self.store.approvals_for(number)
+        named = sorted((a for a in kept if a.reference == reference), key=lambda a: not a.pending)
+        if not named:
+            self._wrong_reference(number, [a for a in kept if a.pending])
+            return approval_reply(locale, "unknown", brand=brand)
+        result = self._apply(named[0], Answer(approve, Channel.SMS))
+        return self._answered_reply(result)
+
+    def on_keypress(self, provider: str, approval_id: str, index: int, digits: str) -> str | None:
+        """A key pressed on the approval's call: `approved`, `denied` or `closed` (already answered,
+        expired or another call's), or None when the key answers nothing (ask again)."""
+        if digits not in ("1", "2"):
+            return None
+        a = self.store.approval_get(approval_id) if APPROVAL_ID.match(approval_id) else None
+        if a is None or not self._newest_call(a, provider, index):
+            return "closed"
+        result = self._apply(a, Answer(digits == "1", Channel.CALL))
+        return str(result.approval.status) if result.changed else "closed"
+
+    def voice_script(self, provider: str, approval_id: str, index: int) -> ApprovalScript:
+        a = self.store.approval_get(approval_id) if APPROVAL_ID.match(approval_id) else None
+        if a is None:
+            return ApprovalScript("en", self.settings.otp_brand)
+        if not a.pending or self.codes.clock() >= a.expires_at or not self._newest_call(a, provider, index):
+            return ApprovalScript(a.locale, a.brand or self.settings.otp_brand)
+        return ApprovalScript(a.locale, a.brand or self.settings.otp_brand, a.message, tuple(a.details.items()), True)
+
+    def on_status(self, provider: str, channel: str, approval_id: str, index: int, report: StatusReport) -> None:
+        """A delivery receipt or call status for the approval's send: recorded, nothing more."""
+        a = self.store.approval_get(approval_id) if APPROVAL_ID.match(approval_id) else None
+        if a is None or not 0 <= index < len(a.attempts) or a.attempts[index].provider != provider:
+            event("status.unknown_approval", provider=provider, approval=approval_id[:40])
+            return
+        status = SendStatus(report.status) if report.status else None
+        try:
+            self._apply(a, SendResult(index, report.provider_id, status))
+        except NotFound:
+            return  # expired meanwhile: nothing to record
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _answered_reply(self, result: ApprovalStep) -> str:
+        a, brand = result.approval, self.settings.otp_brand
+        if not result.changed:
+            return approval_reply(a.locale, "closed", brand=brand)
+        return approval_reply(a.locale, str(a.status), brand=brand)
+
+    def _wrong_reference(self, number: str, pending: list[Approval]) -> None:
+        """Count a reply naming nothing pending; the fifth within an hour denies what is pending."""
+        rule = Rule(WRONG_REFERENCES - 1, 3600)
+        plan = SendPlan(number, (rule,), (), (), None, check_opt_out=False, kind="w")
+        if self.store.admit(plan).ok:
+            return
+        for a in pending:
+            self._apply(a, TooManyWrongReferences())
+        event("approval.guessing", None, to=mask(number), denied=len(pending))
+
+    def _newest_call(self, a: Approval, provider: str, index: int) -> bool:
+        calls = [i for i, attempt in enumerate(a.attempts) if attempt.channel == Channel.CALL]
+        return bool(calls) and calls[-1] == index and a.attempts[index].provider == provider
+
+    def _apply(self, a: Approval, change: ApprovalEvent) -> ApprovalStep:
+        """Step on the freshest copy and compare-and-set; on a conflict reload and step again."""
+        for _ in range(SAVE_RETRIES):
+            result = step(a, change, self.codes.clock())
+            if not result.changed:
+                return result
+            saved = self.store.approval_save(result.approval, a, result.event)
+            if saved is not None:
+                if result.event:
+                    event(result.event, None, approval=a.id, to=mask(a.to))
+                return ApprovalStep(saved, event=result.event)
+            reloaded = self.store.approval_get(a.id)
+            if reloaded is None:
+                raise NotFound("The approval request expired.")
+            if reloaded.version == a.version:  # past its expiry: the store takes no change
+                return ApprovalStep(reloaded, changed=False)
+            a = reloaded
+        raise StoreUnavailable("The approval request is too busy; try again.")
+
+    def _deliver(self, a: Approval, index: int) -> Approval:
+        """Send attempt `index`, failing over along the channel's providers as codes do."""
+        attempt = a.attempts[index]
+        provider = self.codes.providers[attempt.provider]
+        base = self.settings.public_base_url
+        try:
+            if attempt.channel == Channel.SMS:
+                body = approval_sms(a.locale, brand=a.brand or self.settings.otp_brand, message=a.message,
+                                    details=a.details, reference=a.reference)  # fmt: skip
+                receipts = status_url(base, provider.name, "message", a.id, index)
+                provider_id = provider.send_sms(a.to, body, status_url=receipts)
+            else:
+                provider_id = provider.place_call(
+                    a.to, answer_url=answer_url(base, provider.name, a.id, index),
+                    status_url=status_url(base, provider.name, "call", a.id, index),
+                )  # fmt: skip
+        except ProviderError as exc:
+            event("send.failed", None, approval=a.id, provider=provider.name, channel=attempt.channel, error=str(exc))
+            a = self._apply(a, SendResult(index, error=str(exc))).approval
+            following = self.codes.failover(attempt.channel, provider.name, exc)
+            if following is None or not a.pending:
+                return a
+            now = round(self.codes.clock(), 3)
+            retry = Attempt(attempt.send_no, attempt.channel, following, SendStatus.QUEUED, now)
+            added = self._save_attempts(a, (*a.attempts, retry))
+            return self._deliver(added, len(added.attempts) - 1)
+        event("send.accepted", None, approval=a.id, provider=provider.name, channel=attempt.channel,
+              provider_id=provider_id)  # fmt: skip
+        return self._apply(a, SendResult(index, provider_id)).approval
+
+    def _save_attempts(self, a: Approval, attempts: tuple[Attempt, ...]) -> Approval:
+        saved = self.store.approval_save(a.with_changes(attempts=attempts), a)
+        if saved is None:
+            raise StoreUnavailable("The approval request changed while it was being sent; read it again.")
+        return saved
+
+
+def _request(
+    message: object, details: object, hidden: object, channel: object, expires_in: object, locale: object
+) -> dict[str, Any]:
+    """The start's fields, checked against the contract's limits (InvalidRequest naming the field)."""
+    if not isinstance(message, str) or not 1 <= len(message.strip()) <= MESSAGE_MAX or not message.isprintable():
+        raise InvalidRequest(f"`message` must be 1 to {MESSAGE_MAX} printable characters.")
+    if channel not in ("sms", "call"):
+        raise InvalidRequest("`channel` must be sms or call.")
+    if locale is not None and locale not in LOCALES:
+        raise InvalidRequest(f"`locale` must be one of {', '.join(LOCALES)}.")
+    low, high, default = EXPIRES_IN
+    if expires_in is None:
+        expires_in = default
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int) or not low <= expires_in <= high:
+        raise InvalidRequest(f"`expires_in` must be a whole number of seconds from {low} to {high}.")
+    shown = _strings("details", details or {})
+    if len(shown) > DETAILS_MAX or any(
+        not 0 < len(k) <= DETAIL_KEY_MAX or len(v) > DETAIL_VALUE_MAX or not (k + v).isprintable()
+        for k, v in shown.items()
+    ):
+        raise InvalidRequest(
+            f"`details` takes at most {DETAILS_MAX} entries, keys of 1 to {DETAIL_KEY_MAX} and values of at "
+            f"most {DETAIL_VALUE_MAX} printable characters."
+        )
+    kept = _strings("hidden_details", hidden or {})
+    if len(json.dumps(kept, separators=(",", ":")).encode()) > HIDDEN_MAX:
+        raise InvalidRequest(f"`hidden_details` must be at most {HIDDEN_MAX} bytes of JSON.")
+    return {"message": message.strip(), "details": shown, "hidden_details": kept, "channel": channel,
+            "expires_in": expires_in, "locale": locale}  # fmt: skip
+
+
+def _strings(name: str, value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise InvalidRequest(f"`{name}` must be a JSON object of strings.")
+    return dict(value)
