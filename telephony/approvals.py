@@ -116,10 +116,14 @@ def _answer(a: Approval, e: Answer, now: float) -> ApprovalStep:
 
 
 def _cancel(a: Approval, e: Cancel, now: float) -> ApprovalStep:
+    if now >= a.expires_at:
+        raise NotPending("The approval is expired.")
     return ApprovalStep(a.with_changes(status=S.CANCELED), event="approval.canceled")
 
 
 def _deny_guessed(a: Approval, e: TooManyWrongReferences, now: float) -> ApprovalStep:
+    if now >= a.expires_at:
+        return ApprovalStep(a, changed=False)
     return ApprovalStep(a.with_changes(status=S.DENIED, responded_at=round(now, 3)), event="approval.denied")
 
 
