@@ -264,3 +264,26 @@ def test_the_demo_shows_the_signed_event_of_the_verification(page, dev_url: str)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"]  # the long signature wraps inside the panel
     keep(page, "demo-event")
+
+
+@pytest.mark.parametrize(("channel", "answer", "outcome"), [("sms", "approve", "approved"), ("call", "deny", "denied")])
+def test_approve_a_sign_in_by_reply_or_keypress(page, base_url: str, channel: str, answer: str, outcome: str) -> None:
+    page.goto(base_url + "/")
+    page.fill("#anumber", f"+1415555{'02' if channel == 'sms' else '03'}{'1' if page.size_name == 'desktop' else '2'}1")
+    page.select_option("#achannel", channel)
+    page.click("#approval-button")
+    page.wait_for_selector("#approval-status:text('pending')")
+    reference = re.search(r"reference (\d{4})", page.inner_text("#approval-via")).group(1)
+    shown = page.wait_for_selector(".outbox-item:first-child .outbox-text").inner_text()
+    if channel == "sms":
+        assert f"YES {reference}" in shown  # the text as the person would read it
+    else:
+        assert "Press 1 to approve, or 2 to deny." in shown  # the call as the person would hear it
+    page.click(f"#{answer}-button")
+    page.wait_for_selector(f"#approval-status:text('{outcome}')")
+    heard = page.inner_text("#approval-heard")
+    assert (f"YES {reference}" in heard and "approved. Thank you" in heard) if channel == "sms" else "(presses 2)" in heard
+    assert f"answered by {channel}" in page.inner_text("#approval-via")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"]
+    keep(page, f"demo-approval-{channel}")

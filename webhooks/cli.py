@@ -21,7 +21,7 @@ from telephony.providers import SPECS
 from telephony.service import VerificationService
 from telephony.store import Store
 from telephony.urls import answer_url, inbound_sms_url
-from webhooks.context import service
+from webhooks.context import approvals, service
 from webhooks.demo import number_hint
 from webhooks.event_views import EventPayloads
 from webhooks.metrics import share_across_processes
@@ -192,6 +192,33 @@ def _delivery_line(d: Delivery | None) -> str:
     answer = f", HTTP {d.last_status}" if d.last_status is not None else (f", {d.error}" if d.error else "")
     due = f", next at {iso(d.next_attempt_at)}" if d.next_attempt_at and not d.final else ""
     return f"{d.status} ({d.attempts} attempt{'s' if d.attempts != 1 else ''}{answer}{due})"
+
+
+@otp.command("approve")
+@click.argument("number")
+@click.option("--message", required=True, help="What the person approves, e.g. 'Sign in to Acme from Chrome'.")
+@click.option("--detail", "details", multiple=True, metavar="KEY=VALUE", help="Shown with the message (repeatable).")
+@click.option("--channel", type=click.Choice(["sms", "call"]), default="sms", show_default=True)
+@click.option("--expires-in", default=300, show_default=True, help="Seconds to answer in (30 to 3600).")
+@click.option("--no-wait", is_flag=True, help="Print the request and return without waiting for the answer.")
+def approve(number: str, message: str, details: tuple[str, ...], channel: str, expires_in: int, no_wait: bool) -> None:
+    """Ask NUMBER to approve MESSAGE by SMS reply or keypress; wait and print the outcome (exit status
+    1 unless approved). With the memory store only this process sees the answer: use REDIS_URL to
+    answer through a running server."""
+    fields = dict(d.partition("=")[::2] for d in details)
+    try:
+        a = approvals().start(number, message, details=fields, channel=channel, expires_in=expires_in)
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo(f"approval {a.id} sent by {a.channel} to {a.to}: reference {a.reference}")
+    if no_wait:
+        return
+    clock = approvals().codes.clock
+    while (status := approvals().get(a.id).shown_status(clock())) == "pending":
+        time.sleep(1)
+    click.echo(status)
+    if status != "approved":
+        raise SystemExit(1)
 
 
 @otp.command("try")

@@ -16,11 +16,16 @@ import phonenumbers
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from telephony.approval_wording import approval_words
 from telephony.errors import InvalidPhone, InvalidRequest, MaxAttempts, NotFound, NotPending, ServiceError
 from telephony.limits import Origin
+from telephony.models import Channel
+from telephony.providers import SPECS
+from telephony.urls import answer_url, inbound_sms_url
 from telephony.wording import words
-from webhooks.context import service
-from webhooks.views import verification_view
+from webhooks.context import approvals, service
+from webhooks.simulate import play, spoken
+from webhooks.views import approval_view, verification_view
 
 bp = Blueprint("demo", __name__, template_folder="templates")
 dev = Blueprint("dev", __name__, url_prefix="/dev")
@@ -101,6 +106,47 @@ def demo_check(verification_id: str) -> Response:
     return jsonify({**verification_view(v), "valid": valid})
 
 
+# "Approve a sign-in": an approval request, and (console provider) the person's answer played as a
+# signed carrier webhook into this very app, so the whole path runs as it would with a phone.
+@bp.post("/demo/approvals")
+def demo_approval() -> tuple[Response, int]:
+    data = request.get_json(silent=True) or {}
+    message = str(data.get("message", "")) or "Sign in to the demo"
+    a = approvals().start(str(data.get("number", "")), message, channel=str(data.get("channel", "sms")),
+                          details={"From": "the demo page"}, origin=Origin(request.remote_addr))  # fmt: skip
+    return jsonify(approval_view(a, approvals().codes.clock())), 201
+
+
+@bp.get("/demo/approvals/<approval_id>")
+def demo_approval_status(approval_id: str) -> Response:
+    return jsonify(approval_view(approvals().get(approval_id), approvals().codes.clock()))
+
+
+@bp.post("/demo/approvals/<approval_id>/respond")
+def demo_respond(approval_id: str) -> Response:
+    """Play the person's answer: `approve` true or false, by SMS reply or keypress as it was sent."""
+    a = approvals().get(approval_id)
+    if a.attempts[-1].provider != "console":
+        raise NotFound("The demo answers for the console provider only: with a real one, answer on the phone.")
+    approve = bool((request.get_json(silent=True) or {}).get("approve"))
+    spec, base = SPECS["console"], service().settings.public_base_url
+    caller = "+15550000000"
+    if a.channel == Channel.SMS:
+        text = f"{'YES' if approve else 'NO'} {a.reference}"
+        sms = spec.inbound(text, sender=a.to, caller=caller)
+        said = [f"(replies) {text}", *spoken(play("console", inbound_sms_url(base, "console"), sms))]
+    else:
+        assert spec.answer is not None
+        fields = spec.answer("CA-demo", "in-progress", to=a.to, caller=caller)
+        index = len(a.attempts) - 1
+        answered = play("console", answer_url(base, "console", a.id, index), fields)
+        prompt = ET.fromstring(answered).find(".//*[@action]")  # noqa: S314 - our own answer
+        key = "1" if approve else "2"
+        pressed = play("console", prompt.get("action", ""), {**fields, "Digits": key}) if prompt is not None else b""
+        said = [*spoken(answered), f"(presses {key})", *(spoken(pressed) if pressed else [])]
+    return jsonify({"heard": said, "approval": approval_view(approvals().get(approval_id), approvals().codes.clock())})
+
+
 @dev.get("/outbox")
 def outbox() -> Response:
     """Every console send, newest first; calls carry the script the caller would hear."""
@@ -113,6 +159,8 @@ def outbox() -> Response:
 
 def _script(answer_url: str) -> list[str]:
     verification_id = answer_url.split("/voice/", 1)[1].split("?", 1)[0]
+    if verification_id.startswith("ap_"):
+        return _approval_script(verification_id, int(answer_url.rsplit("a=", 1)[1]))
     script = service().voice_preview(verification_id)
     markup = render_template("twiml/call.xml", script=script, text=words(script.locale), menu_url="/")
     root = ET.fromstring(markup)  # noqa: S314 - rendered here from our own template
@@ -166,3 +214,10 @@ def _json_or_none(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return None
+
+
+def _approval_script(approval_id: str, index: int) -> list[str]:
+    script = approvals().voice_script("console", approval_id, index)
+    markup = render_template("twiml/approval.xml", script=script, text=words(script.locale),
+                             said=approval_words(script.locale), menu_url="/")  # fmt: skip
+    return [say.text for say in ET.fromstring(markup).iter("Say") if say.text]  # noqa: S314 - our own template

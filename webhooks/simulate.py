@@ -11,29 +11,45 @@ import xml.etree.ElementTree as ET
 
 import click
 import requests
+from flask import current_app
 from flask.cli import AppGroup
 
+from telephony.approvals import Approval
 from telephony.errors import ServiceError
+from telephony.models import Verification
 from telephony.providers import SPECS, ProviderSpec
 from telephony.providers.base import Payload, Sample
 from telephony.urls import answer_url, inbound_sms_url, status_url
-from webhooks.context import service
+from webhooks.context import approvals, service
 
 simulate = AppGroup("simulate", help="Play the carrier against a running instance (signed like the real one).")
 
 
-def _post(target: str, provider: str, url: str, payload: Payload) -> requests.Response:
-    """POST `payload` to `url` (built on PUBLIC_BASE_URL) at `target`, signed as `provider` signs."""
+def _signed(provider: str, url: str, payload: Payload) -> tuple[str, bytes | dict[str, str], dict[str, str]]:
+    """The path, body and headers of `payload` POSTed to `url` (built on PUBLIC_BASE_URL), signed as
+    `provider` signs with the configured credentials."""
     settings = service().settings
     spec = SPECS[provider]
     key = settings.credential(spec.signing_key) if spec.signing_key else ""
     as_json = spec.webhook_format == "json"
     signed = spec.sign(key, url, {} if as_json else payload)
-    sent_to = target.rstrip("/") + signed.url.removeprefix(settings.public_base_url)
+    path = signed.url.removeprefix(settings.public_base_url)
     if as_json:
-        headers = {**signed.headers, "Content-Type": "application/json"}
-        return requests.post(sent_to, data=json.dumps(payload), headers=headers, timeout=10)
-    return requests.post(sent_to, data=payload, headers=signed.headers, timeout=10)
+        return path, json.dumps(payload).encode(), {**signed.headers, "Content-Type": "application/json"}
+    return path, dict(payload), signed.headers
+
+
+def _post(target: str, provider: str, url: str, payload: Payload) -> requests.Response:
+    """POST `payload` to `url` at `target` (a running instance), signed as `provider` signs."""
+    path, body, headers = _signed(provider, url, payload)
+    return requests.post(target.rstrip("/") + path, data=body, headers=headers, timeout=10)
+
+
+def play(provider: str, url: str, payload: Payload) -> bytes:
+    """The same, into this app itself (the demo page's buttons): the signed carrier webhook runs as
+    a carrier's request would, signature check included; its answer's body."""
+    path, body, headers = _signed(provider, url, payload)
+    return current_app.test_client().post(path, data=body, headers=headers).get_data()
 
 
 def _caller(spec: ProviderSpec) -> str:
@@ -48,10 +64,13 @@ def _call_sample(spec: ProviderSpec, sample: Sample | None) -> Sample:
 
 
 def _newest(verification_id: str, channel: str) -> tuple[int, str, str, str]:
-    """The index, provider and provider id of the verification's newest `channel` send, and its number."""
+    """The index, provider and provider id of the newest `channel` send of a verification (or an
+    approval request), and its number."""
     settings = service().settings
     try:
-        v = service().get(verification_id)
+        v: Verification | Approval = (
+            approvals().get(verification_id) if verification_id.startswith("ap_") else service().get(verification_id)
+        )
     except ServiceError as exc:
         if not settings.redis_url:
             # The in-memory store lives inside the server's process: this one cannot see its verifications.
@@ -138,7 +157,7 @@ def answer(verification_id: str, keys: tuple[str, ...], target: str | None) -> N
 @click.option("--provider", default=None, help="Which provider receives it (default: the first SMS provider).")
 @target_option
 def inbound(sender: str, body: str, provider: str | None, target: str | None) -> None:
-    """Send BODY (STOP, START, HELP, CALL, RESEND...) from SENDER to our number; print the reply."""
+    """Send BODY (STOP, START, HELP, CALL, RESEND, YES 4821...) from SENDER to our number; print the reply."""
     settings = service().settings
     name = provider or settings.sms_providers[0]
     if name not in SPECS:
@@ -148,3 +167,14 @@ def inbound(sender: str, body: str, provider: str | None, target: str | None) ->
     response = _post(_target(target), name, url, spec.inbound(body, sender=sender, caller=_caller(spec)))
     reply = spoken(response.content) if response.content.strip() else []
     click.echo(f"HTTP {response.status_code}: " + (reply[0] if reply else "(no reply)"))
+
+
+@simulate.command("reply")
+@click.argument("sender")
+@click.argument("body")
+@click.option("--provider", default=None, help="Which provider receives it (default: the first SMS provider).")
+@target_option
+@click.pass_context
+def reply(ctx: click.Context, sender: str, body: str, provider: str | None, target: str | None) -> None:
+    """Reply to an approval request from SENDER (`YES 4821`, `NO 4821`); print the answer (as `inbound`)."""
+    ctx.invoke(inbound, sender=sender, body=body, provider=provider, target=target)
