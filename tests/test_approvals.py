@@ -3,6 +3,8 @@ their events, the pure transition table (exhaustive, and a hypothesis state mach
 
 from __future__ import annotations
 
+import re
+import threading
 import time
 from collections.abc import Callable
 
@@ -246,3 +248,42 @@ def test_every_locales_sms_fits_two_segments_and_stays_gsm7(locale: str) -> None
     assert fits(longest) and "..." in longest and longest.endswith(APPROVAL_WORDING[locale].ask.format(ref="4821"))
     unicode = approval_sms(locale, brand="Acme", message="Вход в Acme " * 13, details={"Где": "Москва"}, reference="4821")
     assert encoding(unicode) == "ucs2" and fits(unicode) and "YES 4821" in unicode
+
+
+# --- the command line --------------------------------------------------------------------------------
+
+
+def test_cli_approve_waits_for_the_answer(served) -> None:
+    app = served(**LIMITS_OFF)
+    runner = app.test_cli_runner()
+    answered = threading.Event()
+
+    def person() -> None:  # replies once the request has arrived
+        with app.app_context():
+            while not (sent := app.test_client().get("/dev/outbox").get_json()["sends"]):
+                time.sleep(0.05)
+            reference = re.search(r"YES (\d{4})", sent[0]["body"]).group(1)
+            # (not a second CliRunner call: one runner at a time swaps sys.stdout)
+            assert "approved" in app.extensions["approvals"].on_reply(NUMBER, True, reference, "en")
+            answered.set()
+
+    thread = threading.Thread(target=person)
+    thread.start()
+    result = runner.invoke(args=["otp", "approve", NUMBER, "--message", "Sign in to Acme", "--detail", "City=Paris"])
+    thread.join(10)
+    assert answered.is_set() and result.exit_code == 0, (result.output, repr(result.exception))
+    assert result.output.splitlines()[-1] == "approved" and "reference" in result.output.splitlines()[0]
+
+
+def test_cli_simulate_reply_and_answer_on_approvals(served) -> None:
+    app = served(**LIMITS_OFF)
+    runner = app.test_cli_runner()
+    started = runner.invoke(args=["otp", "approve", NUMBER, "--message", "Sign in to Acme", "--channel", "call", "--no-wait"])
+    approval_id = started.output.split()[1]
+    heard = runner.invoke(args=["otp", "simulate", "answer", approval_id, "--press", "2"]).output
+    assert "Sign in to Acme" in heard and "[presses 2]" in heard and "denied" in heard
+    with app.app_context():
+        assert app.extensions["approvals"].get(approval_id).status == "denied"
+    texted = runner.invoke(args=["otp", "approve", NUMBER, "--message", "Pay 10 EUR", "--no-wait"]).output
+    reference = texted.split()[-1]
+    assert "approved" in runner.invoke(args=["otp", "simulate", "reply", NUMBER, f"YES {reference}"]).output

@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import get_args
@@ -148,8 +149,19 @@ class _Metrics:
         )  # fmt: skip
 
 
+_FIRST_USE = threading.Lock()
+
+
 @functools.cache
 def _metrics() -> _Metrics:
+    # Two threads' first events at once (a web request and the worker thread) would register every
+    # metric twice, and prometheus_client refuses the second: one of them builds the set.
+    with _FIRST_USE:
+        return _built()
+
+
+@functools.cache
+def _built() -> _Metrics:
     return _Metrics()
 
 
