@@ -5,14 +5,18 @@ from __future__ import annotations
 from flask import Flask
 
 from telephony.config import Settings
-from webhooks import api, carrier, cli, demo, errors, health, metrics, openapi, v2
+from telephony.factor_service import FactorService
+from webhooks import api, carrier, cli, demo, errors, factors, health, metrics, openapi, v2
 
 
 def init_app(app: Flask, settings: Settings) -> None:
+    verification = app.extensions["verification"]  # TOTP factors share its store, vault and clock
+    app.extensions["factors"] = FactorService(verification.store, verification.vault, clock=verification.clock)
     errors.init_app(app)
     metrics.init_app(app)
     app.cli.add_command(cli.otp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(factors.bp)
     app.register_blueprint(v2.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(health.bp)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from flask import current_app
 
+from telephony.factor_service import FactorService
 from telephony.service import VerificationService
 
 
 def service() -> VerificationService:
     return current_app.extensions["verification"]
+
+
+def factors() -> FactorService:
+    return current_app.extensions["factors"]

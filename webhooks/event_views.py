@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from telephony import factors
 from telephony.eventlog import EXPIRED, Delivery, Event
 from telephony.store.record import from_record
 from webhooks.v2 import verification_view as v2_view
-from webhooks.views import iso, verification_view
+from webhooks.views import factor_view, iso, verification_view
 
 
 def data_view(e: Event) -> dict[str, Any]:
     """The resource as /v1 shows it, as it was right after the change (an expired one: `expired`)."""
+    if e.resource.startswith("tf_"):  # a TOTP factor: its record never holds the secret (`x`)
+        return factor_view(factors.from_record(e.record, e.resource))
     view = verification_view(from_record(e.record, e.resource))
     if e.type == EXPIRED:
         view["status"] = "expired"

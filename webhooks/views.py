@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from telephony.factors import Factor
 from telephony.models import Verification
 
 
@@ -34,4 +35,17 @@ def verification_view(v: Verification) -> dict[str, Any]:
             }
             for a in v.attempts
         ],
+    }
+
+
+def factor_view(f: Factor) -> dict[str, Any]:
+    """A TOTP factor as the contract shows it: never its secret (the creation's answer alone adds it)."""
+    return {
+        "id": f.id,
+        "identity": f.identity,
+        "friendly_name": f.friendly_name,
+        "issuer": f.issuer,
+        "status": f.status,
+        "created_at": iso(f.created_at),
+        "verified_at": None if f.verified_at is None else iso(f.verified_at),
     }
