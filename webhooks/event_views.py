@@ -8,7 +8,9 @@ from typing import Any
 from telephony import factors
 from telephony.eventlog import EXPIRED, Delivery, Event
 from telephony.store.record import from_record
+from webhooks.v2 import account_sid
 from webhooks.v2 import verification_view as v2_view
+from webhooks.v2_factors import entity_sid, factor_sid
 from webhooks.views import factor_view, iso, verification_view
 
 
@@ -43,6 +45,8 @@ class EventPayloads:
 
     def twilio(self, e: Event, webhook: dict[str, Any]) -> dict[str, str]:
         """Form fields named as Twilio's webhooks and Verify resources name them."""
+        if e.resource.startswith("tf_"):
+            return self._twilio_factor(e, webhook)
         view = v2_view(from_record(e.record, e.resource), e.service, check=True)
         status = "expired" if e.type == EXPIRED else view["status"]
         fields = {
@@ -53,3 +57,15 @@ class EventPayloads:
             "date_updated": view["date_updated"], "event_date": iso(e.at),
         }  # fmt: skip
         return {k: str(v) for k, v in fields.items() if v is not None}
+
+    def _twilio_factor(self, e: Event, webhook: dict[str, Any]) -> dict[str, str]:
+        """A factor's event as Twilio's Verify webhooks send it (`factor.verified`, `factor.deleted`)."""
+        f = factors.from_record(e.record, e.resource)
+        return {
+            "uuid": e.id, "type": e.type, "account_sid": account_sid(), "service_sid": e.service,
+            "webhook_sid": webhook["sid"], "entity_identity": f.identity,
+            "entity_sid": entity_sid(f.service, f.identity), "factor_sid": factor_sid(f), "factor_type": "totp",
+            "factor_friendly_name": f.friendly_name,
+            "status": f.status, "date_created": iso(f.created_at), "date_updated": iso(f.verified_at or f.created_at),
+            "event_date": iso(e.at),
+        }  # fmt: skip
