@@ -6,6 +6,7 @@ secret encrypted at rest and never shown again, and the factor's events logged o
 from __future__ import annotations
 
 import json
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -287,3 +288,28 @@ def test_a_factors_events_are_delivered_signed_to_webhook_url(make_app, clock, r
     payload = hit.verified()
     assert payload["type"] == "factor.verified" and payload["data"]["id"] == f["id"]
     assert payload["data"]["status"] == "verified" and f["secret"] not in hit.body.decode()
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def test_cli_enrols_with_a_qr_code_then_checks(make_app, clock) -> None:
+    app = make_app()
+    runner = app.test_cli_runner()
+    enrol = runner.invoke(args=["otp", "totp", "enrol", IDENTITY, "--name", "alice@example.com", "--issuer", "Acme"])
+    assert enrol.exit_code == 0, enrol.output
+    fid = re.search(r"^factor  (tf_[0-9a-f]{32})$", enrol.output, re.M).group(1)
+    secret = re.search(r"^secret  ([A-Z2-7]{32})$", enrol.output, re.M).group(1)
+    assert "\u2580" in enrol.output or "\u2584" in enrol.output  # the QR code's half blocks
+    assert "otpauth://totp/Acme:alice%40example.com?secret=" + secret in enrol.output
+    code = pyotp.TOTP(secret).at(clock.now)
+    first = runner.invoke(args=["otp", "totp", "check", fid, code])
+    assert first.exit_code == 0 and first.output == "right code: the factor is verified now\n"
+    again = runner.invoke(args=["otp", "totp", "check", fid, code])
+    assert again.exit_code == 1 and "already used" in again.output
+    later = runner.invoke(args=["otp", "totp", "check", fid, pyotp.TOTP(secret).at(clock.now + STEP)])
+    assert later.exit_code == 0 and later.output == "right code\n"
+    unknown = runner.invoke(args=["otp", "totp", "check", "tf_" + "0" * 32, code])
+    assert unknown.exit_code == 1 and "not_found" in unknown.output
+    bad = runner.invoke(args=["otp", "totp", "enrol", "short"])
+    assert bad.exit_code == 1 and "invalid_request" in bad.output
