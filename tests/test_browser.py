@@ -264,3 +264,23 @@ def test_the_demo_shows_the_signed_event_of_the_verification(page, dev_url: str)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"]  # the long signature wraps inside the panel
     keep(page, "demo-event")
+
+
+def test_the_demo_enrols_an_authenticator_app_and_takes_each_code_once(page, base_url: str) -> None:
+    import pyotp
+
+    page.goto(base_url + "/")
+    page.fill("#totp-identity", f"demo-user-{page.size_name}")
+    page.fill("#totp-name", "alice@example.com")
+    page.click("#totp-enrol-button")
+    secret = page.wait_for_selector("#totp-secret:not(:empty)").inner_text()
+    page.wait_for_function("() => document.getElementById('totp-qr').naturalWidth > 0")  # the QR code is drawn
+    assert page.inner_text("#totp-status") == "unverified"
+    page.fill("#totp-code", pyotp.TOTP(secret).now())
+    page.click("#totp-verify-button")
+    page.wait_for_selector("text=Right code: the app is verified.")
+    assert page.inner_text("#totp-status") == "verified"
+    page.click("#totp-check-button")  # the same code once more
+    page.wait_for_selector("text=That code is wrong, or was used already")
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    keep(page, "demo-totp")

@@ -313,3 +313,16 @@ def test_cli_enrols_with_a_qr_code_then_checks(make_app, clock) -> None:
     assert unknown.exit_code == 1 and "not_found" in unknown.output
     bad = runner.invoke(args=["otp", "totp", "enrol", "short"])
     assert bad.exit_code == 1 and "invalid_request" in bad.output
+
+
+def test_the_demo_pages_factor_endpoints(make_app, clock) -> None:
+    client = make_app(DEMO_ENABLED="1").test_client()
+    made = client.post("/demo/factors", json={"identity": IDENTITY, "name": "alice@example.com"})
+    assert made.status_code == 201 and made.get_json()["qr_svg"].startswith("<svg")
+    f = made.get_json()
+    code = pyotp.TOTP(f["secret"]).at(clock.now)
+    assert client.post(f"/demo/factors/{f['id']}/check", json={"code": code}).status_code == 409
+    verified = client.post(f"/demo/factors/{f['id']}/verify", json={"code": code}).get_json()
+    assert verified["valid"] is True and verified["status"] == "verified" and "secret" not in verified
+    assert client.post(f"/demo/factors/{f['id']}/check", json={"code": code}).get_json()["valid"] is False
+    assert client.post("/demo/factors", json={"identity": "no"}).status_code == 400

@@ -19,8 +19,9 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from telephony.errors import InvalidPhone, InvalidRequest, MaxAttempts, NotFound, NotPending, ServiceError
 from telephony.limits import Origin
 from telephony.wording import words
-from webhooks.context import service
-from webhooks.views import verification_view
+from webhooks import qr
+from webhooks.context import factors, service
+from webhooks.views import factor_view, verification_view
 
 bp = Blueprint("demo", __name__, template_folder="templates")
 dev = Blueprint("dev", __name__, url_prefix="/dev")
@@ -99,6 +100,24 @@ def demo_check(verification_id: str) -> Response:
     data = request.get_json(silent=True) or {}
     v, valid = service().check(verification_id, str(data.get("code", "")))
     return jsonify({**verification_view(v), "valid": valid})
+
+
+# The demo page's authenticator-app panel: /v1/factors' calls, without an API key (as above).
+@bp.post("/demo/factors")
+def demo_enrol() -> tuple[Response, int]:
+    data = request.get_json(silent=True) or {}
+    identity, name = str(data.get("identity", "")), str(data.get("name", "")).strip()
+    f, secret = factors().enrol(identity, name or identity, service().settings.otp_brand)
+    uri = factors().uri(f, secret)
+    return jsonify({**factor_view(f), "secret": secret, "uri": uri, "qr_svg": qr.svg(uri)}), 201
+
+
+@bp.post("/demo/factors/<factor_id>/<any(verify, check):kind>")
+def demo_factor_code(factor_id: str, kind: str) -> Response:
+    data = request.get_json(silent=True) or {}
+    attempt = factors().verify if kind == "verify" else factors().check
+    f, valid = attempt(factor_id, str(data.get("code", "")))
+    return jsonify({**factor_view(f), "valid": valid})
 
 
 @dev.get("/outbox")
