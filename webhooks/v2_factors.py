@@ -31,6 +31,7 @@ from webhooks.views import iso
 
 ENTITY = "/Services/<sid>/Entities/<identity>"
 ALGORITHMS = ("sha1", "sha256", "sha512")
+STATUSES = ("pending", "expired", "approved", "denied")  # a challenge's, as Twilio lists them
 
 
 def entity_sid(service_sid: str, identity: str) -> str:
@@ -112,7 +113,7 @@ def create_factor(sid: str, identity: str) -> tuple[Response, int]:
 
 def _config(svc: Service, data: dict[str, str]) -> totp.Config:
     """`Config.*` over the service's `Totp.*` settings, with the bounds those have (services.py)."""
-    alg = data.get("Config.Alg", "sha1").lower()
+    alg = data.get("Config.Alg", "sha1")
     if alg not in ALGORITHMS:
         raise invalid("Config.Alg")
     chosen = {"time_step": svc.totp_time_step, "code_length": svc.totp_code_length, "skew": svc.totp_skew}
@@ -191,6 +192,10 @@ def list_challenges(sid: str, identity: str) -> Response:
     load_service(sid)
     args = request.args
     wanted_factor = factor_id(args["FactorSid"]) if "FactorSid" in args else None
+    for name, ok in (("FactorSid", wanted_factor != ""), ("Status", args.get("Status", "pending") in STATUSES),
+                     ("Order", args.get("Order", "asc") in ("asc", "desc"))):  # fmt: skip
+        if not ok:
+            raise invalid(name)
     found = [challenge_view(c) for c in factors().list_challenges(sid, _identity(identity), wanted_factor)]
     if "Status" in args:
         found = [c for c in found if c["status"] == args["Status"]]
