@@ -9,8 +9,9 @@ challenges, and a new challenge buys a guesser nothing.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
+
+from telephony.documents import JsonDocument
 
 PENDING, APPROVED, EXPIRED = "pending", "approved", "expired"
 DEFAULT_TTL = 300  # seconds a challenge stays answerable, unless its ExpirationDate says otherwise
@@ -19,7 +20,7 @@ KEPT = 86400  # seconds a challenge is still listed and fetched after it expired
 
 
 @dataclass(frozen=True)
-class Challenge:
+class Challenge(JsonDocument):
     sid: str  # YC + the factor's tag + 96 random bits
     factor_sid: str
     service: str
@@ -43,11 +44,3 @@ class Challenge:
     @property
     def keep_until(self) -> float:
         return self.expires_at + KEPT
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> Challenge:
-        data = json.loads(text)
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})

@@ -19,12 +19,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from telephony.delivery import Deliverer
 from telephony.store import MemoryStore, keys
 from tests.test_events import SECRET as WEBHOOK_SECRET
-from tests.test_events import Receiver, receiver  # noqa: F401 - a fixture of the events tests
+from tests.test_events import Receiver, receiver, work  # noqa: F401 - `receiver` is a fixture of the events tests
 from webhooks import qr
-from webhooks.event_views import EventPayloads
 
 IDENTITY = "user-1234-abcd"
 STEP = 30
@@ -248,15 +246,6 @@ def test_the_secret_is_encrypted_at_rest_and_opens_after_a_key_rotation(
 # --- lifecycle events ------------------------------------------------------------------------------
 
 
-def work(app: Flask, rounds: int = 3) -> None:
-    verification = app.extensions["verification"]
-    deliverer = Deliverer(verification.settings, verification.store, EventPayloads())
-    with app.app_context():
-        for _ in range(rounds):
-            deliverer.run_once()
-    deliverer.close()
-
-
 def test_verified_and_deleted_are_logged_once_with_the_factor_as_v1_shows_it(make_app, clock) -> None:
     app = make_app()
     client = app.test_client()
@@ -265,10 +254,9 @@ def test_verified_and_deleted_are_logged_once_with_the_factor_as_v1_shows_it(mak
     attempt(client, f, app_codes.at(clock.now - STEP), "verify")
     shown = client.get(f"/v1/factors/{f['id']}").get_json()
     attempt(client, f, app_codes.at(clock.now))  # a later check makes no event
-    work(app)
+    work(app, rounds=3)
     assert client.delete(f"/v1/factors/{f['id']}").status_code == 204
-    work(app)
-    work(app)
+    work(app, rounds=3)
     listed = client.get("/v1/events").get_json()["events"]
     assert [(e["type"], e["data"]["id"]) for e in listed] == [("factor.verified", f["id"]), ("factor.deleted", f["id"])]
     assert listed[0]["data"] == shown and listed[1]["data"] == shown  # deleted as it last was
