@@ -9,6 +9,7 @@ same step, and the worker's expiry events. The rules of the request itself are `
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from telephony.urls import answer_url, status_url
 from telephony.wording import LOCALES, locale_for
 
 MESSAGE_MAX, DETAILS_MAX, DETAIL_KEY_MAX, DETAIL_VALUE_MAX, HIDDEN_MAX = 160, 10, 20, 64, 1024
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # what the phone would show as garbage, or a line break
 EXPIRES_IN = (30, 3600, 300)  # seconds: least, most, default
 MENU_REPEATS = 2  # the call's question is asked again at most this many times
 
@@ -222,8 +224,8 @@ def _request(
     message: object, details: object, hidden: object, channel: object, expires_in: object, locale: object
 ) -> dict[str, Any]:
     """The start's fields, checked against the contract's limits (InvalidRequest naming the field)."""
-    if not isinstance(message, str) or not 1 <= len(message.strip()) <= MESSAGE_MAX or not message.isprintable():
-        raise InvalidRequest(f"`message` must be 1 to {MESSAGE_MAX} printable characters.")
+    if not isinstance(message, str) or not message.strip() or len(message) > MESSAGE_MAX or CONTROL.search(message):
+        raise InvalidRequest(f"`message` must be 1 to {MESSAGE_MAX} characters, no control characters.")
     if channel not in ("sms", "call"):
         raise InvalidRequest("`channel` must be sms or call.")
     if locale is not None and locale not in LOCALES:
@@ -231,18 +233,19 @@ def _request(
     low, high, default = EXPIRES_IN
     if expires_in is None:
         expires_in = default
+    if isinstance(expires_in, float) and expires_in.is_integer():
+        expires_in = int(expires_in)  # JSON's 300.0 is the integer 300
     if isinstance(expires_in, bool) or not isinstance(expires_in, int) or not low <= expires_in <= high:
         raise InvalidRequest(f"`expires_in` must be a whole number of seconds from {low} to {high}.")
-    shown = _strings("details", details or {})
+    shown = _strings("details", {} if details is None else details)
     if len(shown) > DETAILS_MAX or any(
-        not 0 < len(k) <= DETAIL_KEY_MAX or len(v) > DETAIL_VALUE_MAX or not (k + v).isprintable()
-        for k, v in shown.items()
+        not 0 < len(k) <= DETAIL_KEY_MAX or len(v) > DETAIL_VALUE_MAX or CONTROL.search(k + v) for k, v in shown.items()
     ):
         raise InvalidRequest(
             f"`details` takes at most {DETAILS_MAX} entries, keys of 1 to {DETAIL_KEY_MAX} and values of at "
-            f"most {DETAIL_VALUE_MAX} printable characters."
+            f"most {DETAIL_VALUE_MAX} characters, no control characters."
         )
-    kept = _strings("hidden_details", hidden or {})
+    kept = _strings("hidden_details", {} if hidden is None else hidden)
     if len(json.dumps(kept, separators=(",", ":")).encode()) > HIDDEN_MAX:
         raise InvalidRequest(f"`hidden_details` must be at most {HIDDEN_MAX} bytes of JSON.")
     return {"message": message.strip(), "details": shown, "hidden_details": kept, "channel": channel,

@@ -4,6 +4,9 @@ The MAC answers checks; the encrypted copy lets the voice leg and resends carry 
 Both are bound to the verification id (a code cannot be replayed against another verification)
 and keyed from SECRET_KEY, which never reaches the store. SECRET_KEY_FALLBACKS are tried after
 it, so the secret can be rotated while codes are in flight.
+
+A TOTP factor's shared secret is sealed the same way, under a key of its own and bound to the
+factor's id: a sealed secret moved onto another factor's record opens for none.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class CodeVault:
         secrets_in_order = (secret, *fallbacks)
         self._mac_keys = [_derive(s, b"otp code mac v1") for s in secrets_in_order]
         self._ciphers = [AESGCM(_derive(s, b"otp code encryption v1")) for s in secrets_in_order]
+        self._secret_ciphers = [AESGCM(_derive(s, b"otp totp secret v1")) for s in secrets_in_order]
 
     def mac(self, verification_id: str, code: str, *, key_index: int = 0, binding: tuple[str, str] = ("", "")) -> str:
         """MAC of a candidate code for one verification (128 bits, base64url: 22 characters).
@@ -57,19 +61,19 @@ class CodeVault:
 
     def seal(self, verification_id: str, code: str, binding: tuple[str, str] = ("", "")) -> tuple[str, str]:
         """(mac, encrypted copy) to store for a freshly drawn code."""
-        nonce = os.urandom(12)
-        sealed = nonce + self._ciphers[0].encrypt(nonce, code.encode(), verification_id.encode())
-        return self.mac(verification_id, code, binding=binding), base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+        return self.mac(verification_id, code, binding=binding), _encrypt(self._ciphers[0], verification_id, code)
 
     def open(self, verification_id: str, sealed: str) -> str:
         """Decrypt a stored copy; raises ValueError if no configured key opens it."""
-        raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
-        for cipher in self._ciphers:
-            try:
-                return cipher.decrypt(raw[:12], raw[12:], verification_id.encode()).decode()
-            except InvalidTag:
-                continue
-        raise ValueError("no configured SECRET_KEY opens this code")
+        return _decrypt(self._ciphers, verification_id, sealed)
+
+    def seal_secret(self, factor_id: str, secret: str) -> str:
+        """A TOTP factor's shared secret, encrypted under the current key for its record."""
+        return _encrypt(self._secret_ciphers[0], factor_id, secret)
+
+    def open_secret(self, factor_id: str, sealed: str) -> str:
+        """The shared secret again, under any configured key; raises ValueError if none opens it."""
+        return _decrypt(self._secret_ciphers, factor_id, sealed)
 
     @staticmethod
     def same(stored_mac: str, candidates: list[str]) -> bool:
@@ -78,3 +82,19 @@ class CodeVault:
         for candidate in candidates:
             found |= hmac.compare_digest(stored_mac, candidate)
         return found
+
+
+def _encrypt(cipher: AESGCM, bound_to: str, text: str) -> str:
+    nonce = os.urandom(12)
+    sealed = nonce + cipher.encrypt(nonce, text.encode(), bound_to.encode())
+    return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+
+
+def _decrypt(ciphers: list[AESGCM], bound_to: str, sealed: str) -> str:
+    raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
+    for cipher in ciphers:
+        try:
+            return cipher.decrypt(raw[:12], raw[12:], bound_to.encode()).decode()
+        except InvalidTag:
+            continue
+    raise ValueError("no configured SECRET_KEY opens this value")

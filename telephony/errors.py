@@ -92,6 +92,18 @@ class MaxAttempts(ServiceError):
     code, status = "max_attempts_reached", 429
 
 
+class FactorUnverified(ServiceError):
+    """A check (or a /v2 challenge) of a TOTP factor whose enrolment was never confirmed by a code."""
+
+    code, status = "factor_unverified", 409
+
+
+class ChallengeExpired(ServiceError):
+    """A code for a /v2 challenge past its expiration date (Twilio's 60323)."""
+
+    code, status = "challenge_expired", 403
+
+
 class LandlineRefused(InvalidRequest):
     """An SMS to a landline, refused because the /v2 service skips them (Twilio's 60205)."""
 

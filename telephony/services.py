@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from telephony.config import Settings
+from telephony.documents import JsonDocument
 from telephony.errors import InvalidRequest
 from telephony.models import ID_PATTERN
 from telephony.store.base import Store
@@ -60,7 +60,7 @@ def attempt_sid(verification_id: str, index: int) -> str:
 
 
 @dataclass(frozen=True)
-class Service:
+class Service(JsonDocument):
     sid: str
     friendly_name: str
     code_length: int = 6
@@ -75,14 +75,6 @@ class Service:
     totp_skew: int = 1
     created_at: float = 0.0
     updated_at: float = 0.0
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> Service:
-        fields = json.loads(text)
-        return cls(**{k: v for k, v in fields.items() if k in cls.__dataclass_fields__})
 
 
 def default_service(settings: Settings) -> Service:

@@ -29,7 +29,8 @@ def base_url() -> Iterator[str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
-    app = create_app({**BASE_CONFIG, "PUBLIC_BASE_URL": base}, store=MemoryStore())
+    # Every test here starts from this one address: the per-IP limit would refuse the later ones.
+    app = create_app({**BASE_CONFIG, "PUBLIC_BASE_URL": base, "OTP_LIMIT_IP": "off"}, store=MemoryStore())
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield base
@@ -287,3 +288,22 @@ def test_approve_a_sign_in_by_reply_or_keypress(page, base_url: str, channel: st
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"]
     keep(page, f"demo-approval-{channel}")
+
+def test_the_demo_enrols_an_authenticator_app_and_takes_each_code_once(page, base_url: str) -> None:
+    import pyotp
+
+    page.goto(base_url + "/")
+    page.fill("#totp-identity", f"demo-user-{page.size_name}")
+    page.fill("#totp-name", "alice@example.com")
+    page.click("#totp-enrol-button")
+    secret = page.wait_for_selector("#totp-secret:not(:empty)").inner_text()
+    page.wait_for_function("() => document.getElementById('totp-qr').naturalWidth > 0")  # the QR code is drawn
+    assert page.inner_text("#totp-status") == "unverified"
+    page.fill("#totp-code", pyotp.TOTP(secret).now())
+    page.click("#totp-verify-button")
+    page.wait_for_selector("text=Right code: the app is verified.")
+    assert page.inner_text("#totp-status") == "verified"
+    page.click("#totp-check-button")  # the same code once more
+    page.wait_for_selector("text=That code is wrong, or was used already")
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    keep(page, "demo-totp")

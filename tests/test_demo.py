@@ -21,15 +21,21 @@ class Forms(HTMLParser):
         super().__init__()
         self.forms: list[dict] = []
         self.assets: list[str] = []
+        self.in_form = False  # inputs outside forms (the script-only authenticator panel) post nothing
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         attrs = dict(attrs)
         if tag == "form":
             self.forms.append({"action": attrs["action"], "method": attrs["method"], "fields": []})
-        elif tag == "input":
+            self.in_form = True
+        elif tag == "input" and self.in_form:
             self.forms[-1]["fields"].append(attrs["name"])
         elif tag in ("script", "link", "img") and (attrs.get("src") or attrs.get("href")):
             self.assets.append(attrs.get("src") or attrs.get("href"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.in_form = False
 
 
 def test_index_has_the_two_tutorial_forms_and_no_external_assets(client: FlaskClient) -> None:

@@ -9,7 +9,8 @@ credentials (the API key as a bearer token on /v1, HTTP Basic with ACCOUNT_SID o
 stateful run follows the document's links from a started verification to its get, check, resend
 and cancel, so the 200 answers of those are checked too. On /v2 the path's SIDs are pinned to
 resources the test makes first (a service, a verification, a rate limit and its bucket, a
-webhook), so generated requests reach them and their 200s, not only 404s.
+webhook, an entity's verified TOTP factor and a challenge of it), so generated requests reach them
+and their 200s, not only 404s.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import re
 from typing import Any
 
 import phonenumbers
+import pyotp
 import pytest
 import schemathesis
 from conftest import BASE_CONFIG, LIMITS_OFF, ROOT
@@ -44,6 +46,7 @@ DOCUMENT = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8
 METHODS = {"get", "put", "post", "delete", "patch"}
 V2_EXAMPLES = 15  # per /v2 operation: 24 of them, each answer checked several ways (the suite stays fast)
 RATE_LIMIT = "end_user_ip"  # the rate limit every test's service has, which generated `RateLimits` name
+IDENTITY = "user-1234-abcd"  # the entity whose factor and challenge /v2 paths name
 
 
 def _phone_numbers() -> list[str]:
@@ -105,7 +108,16 @@ def seed_v2(app: Flask) -> dict[str, str]:
     rk = create(f"{services}/RateLimits", {"UniqueName": RATE_LIMIT})
     webhook = {"FriendlyName": "app", "EventTypes": ["*"], "WebhookUrl": "https://app.example.com/hooks"}
     bucket = {"Max": "1000", "Interval": "60"}
+    entity = f"{services}/Entities/{IDENTITY}"
+    factor = client.post(f"{entity}/Factors", data={"FriendlyName": "alice", "FactorType": "totp"}, headers=V2_AUTH)
+    code = pyotp.TOTP(factor.get_json()["binding"]["secret"]).now()
+    verified = client.post(f"{entity}/Factors/{factor.get_json()['sid']}", data={"AuthPayload": code}, headers=V2_AUTH)
+    assert verified.get_json()["status"] == "verified"  # challenges need a verified factor
     return {
+        "identity": IDENTITY,
+        "factor": factor.get_json()["sid"],
+        "factor_to_delete": create(f"{entity}/Factors", {"FriendlyName": "bob", "FactorType": "totp"}),
+        "challenge": create(f"{entity}/Challenges", {"FactorSid": factor.get_json()["sid"]}),
         "service": va,
         "service_to_change": create("/v2/Services", service_form),
         "service_to_delete": create("/v2/Services", service_form),
@@ -137,6 +149,11 @@ PINNED_SID = {
     "fetchWebhook": "webhook",
     "updateWebhook": "webhook",
     "deleteWebhook": "webhook_to_delete",
+    "fetchFactor": "factor",
+    "updateFactor": "factor",
+    "deleteEntityFactor": "factor_to_delete",
+    "fetchChallenge": "challenge",
+    "updateChallenge": "challenge",
 }
 
 
@@ -156,7 +173,7 @@ def schemathesis_config(seeded: dict[str, str]) -> schemathesis.Config:
     pinned to `seeded`; no `.schemathesis` cache written into the working tree."""
     operations = []
     for path, _, operation in v2_operations():
-        pinned = {"ServiceSid": seeded["service"], "RateLimitSid": seeded["rate_limit"]}
+        pinned = {"ServiceSid": seeded["service"], "RateLimitSid": seeded["rate_limit"], "Identity": seeded["identity"]}
         if operation["operationId"] in PINNED_SID:
             pinned["Sid"] = seeded[PINNED_SID[operation["operationId"]]]
         parameters = {f"path.{name}": value for name, value in pinned.items() if f"{{{name}}}" in path}
@@ -243,7 +260,8 @@ def test_v2_operations_use_basic_auth_and_v1_the_bearer_key() -> None:
 
 def example_url(path: str) -> str:
     """`path` with each parameter filled in with a value of the right shape (of nothing that exists)."""
-    url = path.replace("{verification_id}", "vf_0123abcd" + "A" * 22)
+    url = path.replace("{verification_id}", "vf_0123abcd" + "A" * 22).replace("{factor_id}", "tf_" + "0" * 32)
+    url = url.replace("{Identity}", IDENTITY)
     for name, prefix in (("ServiceSid", "VA"), ("RateLimitSid", "RK")):
         url = url.replace(f"{{{name}}}", prefix + "0" * 32)
     return url.replace("{Sid}", "XX" + "0" * 32)

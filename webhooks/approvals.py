@@ -24,9 +24,13 @@ def answer(a: Approval, status: int = 200) -> tuple[Response, int]:
 def start_approval() -> tuple[Response, int]:
     data = body("to", "message", "details", "hidden_details", "channel", "expires_in", "locale", "client_ip",
                 required=("to", "message"), typed=False)  # fmt: skip
+    for name in ("client_ip", "channel", "locale"):
+        if name in data and not isinstance(data[name], str):
+            raise InvalidRequest(f"`{name}` must be a string.")
+    for name in ("details", "hidden_details", "expires_in"):  # the service checks their types; null is none of them
+        if name in data and data[name] is None:
+            raise InvalidRequest(f"`{name}` must not be null.")
     client_ip = data.get("client_ip")
-    if client_ip is not None and not isinstance(client_ip, str):
-        raise InvalidRequest("`client_ip` must be a string.")
     a = approvals().start(
         data["to"], data["message"], details=data.get("details"), hidden_details=data.get("hidden_details"),
         channel=data.get("channel", "sms"), expires_in=data.get("expires_in"), locale=data.get("locale"),

@@ -21,7 +21,8 @@ from telephony.providers import SPECS
 from telephony.service import VerificationService
 from telephony.store import Store
 from telephony.urls import answer_url, inbound_sms_url
-from webhooks.context import approvals, service
+from webhooks import qr
+from webhooks.context import approvals, factors, service
 from webhooks.demo import number_hint
 from webhooks.event_views import EventPayloads
 from webhooks.metrics import share_across_processes
@@ -339,3 +340,45 @@ def service_list() -> None:
         extra = f"  {' '.join(flags)}" if flags else ""
         extra = f"  {' '.join(flags)}" if flags else ""
         click.echo(f"{s.sid}  {s.friendly_name}  code length {s.code_length}{extra}")
+
+
+# --- authenticator apps (the TOTP factors of /v1/factors) ----------------------------------------
+
+
+@otp.group("totp")
+def totp_group() -> None:
+    """Authenticator apps (TOTP): enrol one for an identity, check its codes."""
+
+
+@totp_group.command("enrol")
+@click.argument("identity")
+@click.option("--name", help="The account name the app shows (default: IDENTITY).")
+@click.option("--issuer", help="Whose code the app says it is (default: OTP_BRAND).")
+def totp_enrol(identity: str, name: str | None, issuer: str | None) -> None:
+    """Enrol an authenticator app for IDENTITY: prints the factor's id, its secret and the QR code to
+    scan. The factor is verified by its first right code (`totp check`)."""
+    try:
+        f, secret = factors().enrol(identity, name or identity, issuer or service().settings.otp_brand)
+    except ServiceError as exc:
+        _fail(exc)
+    uri = factors().uri(f, secret)
+    click.echo(qr.terminal(uri), nl=False)
+    click.echo(f"factor  {f.id}\nsecret  {secret}\nuri     {uri}")
+    click.echo(f"Scan it (or type the secret) into the app, then: flask --app app otp totp check {f.id} CODE")
+
+
+@totp_group.command("check")
+@click.argument("factor_id")
+@click.argument("code")
+def totp_check(factor_id: str, code: str) -> None:
+    """Check CODE from the app (the first right one verifies the factor); exits 1 when it is wrong."""
+    try:
+        before = factors().get(factor_id)
+        f, valid = factors().verify(factor_id, code)
+    except ServiceError as exc:
+        _fail(exc)
+    if valid:
+        click.echo("right code" + ("" if before.verified else ": the factor is verified now"))
+        return
+    click.echo(f"wrong code (or one already used); the factor is {f.status}")
+    raise SystemExit(1)

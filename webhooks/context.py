@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from telephony.approval_service import ApprovalService
+from telephony.factor_service import FactorService
 from telephony.service import VerificationService
 
 
@@ -14,3 +15,7 @@ def service() -> VerificationService:
 
 def approvals() -> ApprovalService:
     return current_app.extensions["approvals"]
+
+
+def factors() -> FactorService:
+    return current_app.extensions["factors"]

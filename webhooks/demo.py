@@ -23,9 +23,10 @@ from telephony.models import Channel
 from telephony.providers import SPECS
 from telephony.urls import answer_url, inbound_sms_url
 from telephony.wording import words
-from webhooks.context import approvals, service
+from webhooks import qr
+from webhooks.context import approvals, factors, service
 from webhooks.simulate import play, spoken
-from webhooks.views import approval_view, verification_view
+from webhooks.views import approval_view, factor_view, verification_view
 
 bp = Blueprint("demo", __name__, template_folder="templates")
 dev = Blueprint("dev", __name__, url_prefix="/dev")
@@ -145,6 +146,23 @@ def demo_respond(approval_id: str) -> Response:
         pressed = play("console", prompt.get("action", ""), {**fields, "Digits": key}) if prompt is not None else b""
         said = [*spoken(answered), f"(presses {key})", *(spoken(pressed) if pressed else [])]
     return jsonify({"heard": said, "approval": approval_view(approvals().get(approval_id), approvals().codes.clock())})
+
+# The demo page's authenticator-app panel: /v1/factors' calls, without an API key (as above).
+@bp.post("/demo/factors")
+def demo_enrol() -> tuple[Response, int]:
+    data = request.get_json(silent=True) or {}
+    identity, name = str(data.get("identity", "")), str(data.get("name", "")).strip()
+    f, secret = factors().enrol(identity, name or identity, service().settings.otp_brand)
+    uri = factors().uri(f, secret)
+    return jsonify({**factor_view(f), "secret": secret, "uri": uri, "qr_svg": qr.svg(uri)}), 201
+
+
+@bp.post("/demo/factors/<factor_id>/<any(verify, check):kind>")
+def demo_factor_code(factor_id: str, kind: str) -> Response:
+    data = request.get_json(silent=True) or {}
+    attempt = factors().verify if kind == "verify" else factors().check
+    f, valid = attempt(factor_id, str(data.get("code", "")))
+    return jsonify({**factor_view(f), "valid": valid})
 
 
 @dev.get("/outbox")

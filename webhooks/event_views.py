@@ -5,17 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from telephony import factors
 from telephony.eventlog import EXPIRED, Delivery, Event
 from telephony.store.approval_record import from_approval_record
 from telephony.store.record import from_record
+from webhooks.v2 import account_sid
 from webhooks.v2 import verification_view as v2_view
-from webhooks.views import approval_view, iso, verification_view
+from webhooks.v2_factors import entity_sid, factor_sid
+from webhooks.views import approval_view, factor_view, iso, verification_view
 
 
 def data_view(e: Event) -> dict[str, Any]:
     """The resource as /v1 shows it, as it was right after the change (an expired one: `expired`)."""
     if e.resource.startswith("ap_"):
         return approval_view(from_approval_record(e.record, e.resource))
+    if e.resource.startswith("tf_"):  # a TOTP factor: its record never holds the secret (`x`)
+        return factor_view(factors.from_record(e.record, e.resource))
     view = verification_view(from_record(e.record, e.resource))
     if e.type == EXPIRED:
         view["status"] = "expired"
@@ -44,6 +49,9 @@ class EventPayloads:
     def twilio(self, e: Event, webhook: dict[str, Any]) -> dict[str, str]:
         """Form fields named as Twilio's webhooks and Verify resources name them (a /v2 service's
         events are its verifications')."""
+        """Form fields named as Twilio's webhooks and Verify resources name them."""
+        if e.resource.startswith("tf_"):
+            return self._twilio_factor(e, webhook)
         view = v2_view(from_record(e.record, e.resource), e.service, check=True)
         status = "expired" if e.type == EXPIRED else view["status"]
         fields = {
@@ -54,3 +62,15 @@ class EventPayloads:
             "date_updated": view["date_updated"], "event_date": iso(e.at),
         }  # fmt: skip
         return {k: str(v) for k, v in fields.items() if v is not None}
+
+    def _twilio_factor(self, e: Event, webhook: dict[str, Any]) -> dict[str, str]:
+        """A factor's event as Twilio's Verify webhooks send it (`factor.verified`, `factor.deleted`)."""
+        f = factors.from_record(e.record, e.resource)
+        return {
+            "uuid": e.id, "type": e.type, "account_sid": account_sid(), "service_sid": e.service,
+            "webhook_sid": webhook["sid"], "entity_identity": f.identity,
+            "entity_sid": entity_sid(f.service, f.identity), "factor_sid": factor_sid(f), "factor_type": "totp",
+            "factor_friendly_name": f.friendly_name,
+            "status": f.status, "date_created": iso(f.created_at), "date_updated": iso(f.verified_at or f.created_at),
+            "event_date": iso(e.at),
+        }  # fmt: skip

@@ -686,3 +686,7 @@ def no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     return response
 
+
+
+# TOTP factors and challenges (Entities) are routes of this blueprint too, in a module of their own.
+from webhooks import v2_factors  # noqa: E402, F401

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from telephony.approvals import Approval
+from telephony.factors import Factor
 from telephony.models import Verification
 
 
@@ -51,3 +52,15 @@ def approval_view(a: Approval, now: float | None = None) -> dict[str, Any]:
         "sends": [{"channel": str(s.channel), "provider": s.provider, "provider_id": s.provider_id,
                    "status": str(s.status), "at": iso(s.at)} for s in a.attempts],
     }  # fmt: skip
+
+def factor_view(f: Factor) -> dict[str, Any]:
+    """A TOTP factor as the contract shows it: never its secret (the creation's answer alone adds it)."""
+    return {
+        "id": f.id,
+        "identity": f.identity,
+        "friendly_name": f.friendly_name,
+        "issuer": f.issuer,
+        "status": f.status,
+        "created_at": iso(f.created_at),
+        "verified_at": None if f.verified_at is None else iso(f.verified_at),
+    }

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from telephony.approvals import Approval
 from telephony.eventlog import Claim, Delivery, Event
+from telephony.factors import Factor, Judgement
 from telephony.lifecycle import CheckOutcome
 from telephony.limits import Admission, CheckPolicy, SendPlan, Write
 from telephony.models import Verification
@@ -138,6 +139,38 @@ class Store(Protocol):
     def approvals_for(self, e164: str) -> list[Approval]:
         """The number's approvals still kept (pending, answered or expired within `KEPT_AFTER`), by
         expiry: an SMS reply answers the pending one it names, or hears that it was answered."""
+
+    # --- TOTP factors (telephony/factors.py) and their /v2 challenges ------------------------------
+
+    def factor_create(self, factor: Factor) -> None:
+        """Keep a new factor and list it under its identity (and /v2 service), in one step."""
+
+    def factor_get(self, factor_id: str) -> Factor | None:
+        """The factor (its secret still sealed), or None."""
+
+    def factor_list(self, identity: str, scope: str = "") -> list[Factor]:
+        """An identity's factors in one /v2 service (`scope`; "" for /v1), oldest first; also those
+        listed under a SECRET_KEY_FALLBACKS key's names."""
+
+    def factor_attempt(
+        self, factor_id: str, step: int | None, now: float, *, verified_only: bool = False
+    ) -> tuple[Judgement, Factor | None]:
+        """Judge a code attempt (`factors.judge`: `step` is the one its code matched, None for a
+        wrong code) and write what it changes, atomically; the factor's first accepted code
+        verifies it and writes `factor.verified` in the same step. `now` is when the code was
+        judged: its step came from the same clock. Returns the factor as it is after the attempt."""
+
+    def factor_delete(self, factor_id: str) -> bool:
+        """Forget a factor, writing `factor.deleted` in the same step; False when there was none."""
+
+    def challenge_put(self, challenge_id: str, factor_id: str, text: str, keep_until: float) -> None:
+        """Keep a challenge (JSON) until `keep_until` (epoch seconds), listed under its factor."""
+
+    def challenge_get(self, challenge_id: str) -> str | None:
+        """A challenge's JSON, or None once forgotten."""
+
+    def challenge_list(self, factor_id: str) -> list[str]:
+        """The JSON of every challenge of a factor still kept."""
 
     # --- lifecycle events (telephony/eventlog.py) ---------------------------------------------------
 

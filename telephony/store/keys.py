@@ -92,6 +92,30 @@ def scope_limit(scope: str, window: int) -> str:
     return f"otp:{{{scope}}}:lim:{window}"
 
 
+# TOTP factors and their /v2 challenges: every key of one identity's factors shares the tag its
+# factor ids carry (a keyed digest of the identity, `KeyNames.identity_tag`), so one slot.
+
+
+def factor(factor_id: str) -> str:
+    """A factor's record (telephony/factors.py), a hash; the id's tag is already in braces."""
+    return _key(tag_of(factor_id), "tf", factor_id[11:])
+
+
+def factor_index(tag: str, identity_name: str) -> str:
+    """A sorted set of an identity's factor ids by creation (ms); `identity_name` is keyed."""
+    return _key(tag, "fi", identity_name)
+
+
+def challenge(challenge_sid: str) -> str:
+    """A /v2 challenge (`YC` + its factor's tag + 96 random bits), a JSON string kept a while past its expiry."""
+    return _key(challenge_sid[2:10], "yc", challenge_sid[10:])
+
+
+def challenge_index(factor_id: str) -> str:
+    """A sorted set of a factor's challenge SIDs, each scored by when it is forgotten (ms)."""
+    return _key(tag_of(factor_id), "fc", factor_id[11:])
+
+
 class KeyNames:
     """Keyed names for numbers, prefixes and clients, under the current secret and older ones."""
 
@@ -190,6 +214,23 @@ class KeyNames:
         if scope.startswith("+"):
             return _key(self.tag(scope), "e", self.number(scope), event_id)
         return _key(scope, "e", event_id)
+
+    # --- TOTP factors (one slot per identity: the identity's tag) ------------------------------
+
+    def identity_tag(self, identity: str, scope: str = "", key_index: int = 0) -> str:
+        """The hash tag of an identity's factors (in one /v2 service: `scope`): 32 keyed bits."""
+        return self._digest(f"identity-tag:{scope}:{identity}", 4, key_index).hex()
+
+    def identity(self, identity: str, scope: str = "", key_index: int = 0) -> str:
+        """An identity's name in keys: identities are the application's user ids, kept out of key names."""
+        return _b64(self._digest(f"identity:{scope}:{identity}", 12, key_index))
+
+    def factor_index(self, identity: str, scope: str = "", key_index: int = 0) -> str:
+        return factor_index(self.identity_tag(identity, scope, key_index), self.identity(identity, scope, key_index))
+
+    def new_factor_id(self, identity: str, scope: str = "") -> str:
+        """`tf_` + the identity's tag + 96 random bits, all hex: a Twilio `YF…` SID is `YF` + the rest."""
+        return f"tf_{self.identity_tag(identity, scope)}{secrets.token_hex(12)}"
 
 
 def _derive(secret: str, label: bytes = b"otp key names v1") -> bytes:

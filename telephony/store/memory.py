@@ -14,9 +14,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 
+from telephony import factors
 from telephony.approvals import KEPT_AFTER, Approval
 from telephony.codes import CodeVault
 from telephony.eventlog import EXPIRED, RETENTION, Claim, Delivery, Event, event_id, snapshot, transition_event
+from telephony.factors import Factor, Judgement, Verdict
 from telephony.lifecycle import CheckOutcome, apply_check
 from telephony.limits import (
     Admission,
@@ -31,7 +33,7 @@ from telephony.limits import (
     Write,
     buckets,
 )  # fmt: skip
-from telephony.models import Verification
+from telephony.models import Verification, tag_of
 from telephony.store import keys
 from telephony.store.approval_record import from_approval_record, to_approval_record
 from telephony.store.base import EXPIRY_GRACE, OUTBOX_LIMIT, OutboxEntry, Targets
@@ -62,6 +64,10 @@ class MemoryStore:
         self._deliveries: dict[str, tuple[Delivery, str]] = {}  # key -> (delivery, lease token)
         self._due_deliveries: dict[str, float] = {}  # key -> when due (or its lease ends)
         self._queues: dict[tuple[str, str], deque[str]] = {}  # (target, resource) -> keys, oldest first
+        # TOTP factors, named as the Redis store names their keys (store/keys.py).
+        self._factors: dict[str, dict[str, str]] = {}  # factor id -> record
+        self._factor_index: dict[str, dict[str, int]] = {}  # index key -> factor id -> created ms
+        self._challenges: dict[str, tuple[str, str, float]] = {}  # SID -> (factor id, JSON, kept until)
 
     def now(self) -> float:
         """The one clock of this store: expiry, windows and (through the service) cooldowns."""
@@ -335,6 +341,66 @@ class MemoryStore:
         with self._lock:
             kept = [i for i, r in self._approvals.items() if r["t"] == e164 and self._approval(i) is not None]
             return sorted((from_approval_record(self._approvals[i], i) for i in kept), key=lambda a: a.expires_at)
+
+    # --- TOTP factors and their /v2 challenges ---------------------------------------------------
+
+    def factor_create(self, factor: Factor) -> None:
+        with self._lock:
+            name = self.names.identity(factor.identity, factor.service)
+            self._factors[factor.id] = {**factors.to_record(factor), "n": name}
+            index = keys.factor_index(tag_of(factor.id), name)
+            self._factor_index.setdefault(index, {})[factor.id] = round(factor.created_at * 1000)
+
+    def factor_get(self, factor_id: str) -> Factor | None:
+        with self._lock:
+            record = self._factors.get(factor_id)
+            return factors.from_record(record, factor_id) if record else None
+
+    def factor_list(self, identity: str, scope: str = "") -> list[Factor]:
+        with self._lock:
+            listed: dict[str, int] = {}
+            for index in self.names.generations:
+                listed.update(self._factor_index.get(self.names.factor_index(identity, scope, index), {}))
+            ordered = sorted(listed, key=lambda fid: (listed[fid], fid))
+            return [factors.from_record(self._factors[fid], fid) for fid in ordered if fid in self._factors]
+
+    def factor_attempt(
+        self, factor_id: str, step: int | None, now: float, *, verified_only: bool = False
+    ) -> tuple[Judgement, Factor | None]:
+        with self._lock:
+            record = self._factors.get(factor_id)
+            if record is None:
+                return Judgement(Verdict.MISSING), None
+            judged = factors.judge(record, step, round(now * 1000), verified_only=verified_only)
+            if judged.event:
+                self._emit({**record, **judged.changes}, factor_id, judged.event)
+            record.update(judged.changes)
+            return judged, factors.from_record(record, factor_id)
+
+    def factor_delete(self, factor_id: str) -> bool:
+        with self._lock:
+            record = self._factors.pop(factor_id, None)
+            if record is None:
+                return False
+            self._emit(record, factor_id, factors.FACTOR_DELETED)
+            self._factor_index.get(keys.factor_index(tag_of(factor_id), record["n"]), {}).pop(factor_id, None)
+            return True
+
+    def challenge_put(self, challenge_id: str, factor_id: str, text: str, keep_until: float) -> None:
+        with self._lock:
+            now = self._clock()
+            self._challenges = {sid: kept for sid, kept in self._challenges.items() if kept[2] > now}
+            self._challenges[challenge_id] = (factor_id, text, keep_until)
+
+    def challenge_get(self, challenge_id: str) -> str | None:
+        with self._lock:
+            found = self._challenges.get(challenge_id)
+            return found[1] if found and found[2] > self._clock() else None
+
+    def challenge_list(self, factor_id: str) -> list[str]:
+        with self._lock:
+            now = self._clock()
+            return [text for owner, text, until in self._challenges.values() if owner == factor_id and until > now]
 
     # --- lifecycle events ------------------------------------------------------------------------
 

@@ -14,6 +14,10 @@ Keys (named in store/keys.py; `<n>` and `<q>` are keyed names of a number and of
   otp:{<kind>:<name>}:lim:<window>  counter, sends per client IP, API key or country
   otp:{tag}:ev              list, events written with the tag's changes (the outbox), until logged
   otp:{tag}:x               sorted set, the tag's verification ids by expiry (for expiry events)
+  otp:{tag}:tf:<id's random part>  hash, one TOTP factor (telephony/factors.py); `tag` is its identity's
+  otp:{tag}:fi:<identity name>     sorted set, the identity's factor ids by creation
+  otp:{tag}:yc:<SID's random part> string, a /v2 challenge (JSON), kept a day past its expiry
+  otp:{tag}:fc:<factor's random part>  sorted set, the factor's challenge SIDs by when they are forgotten
   otp:{events}:…            the event log and its deliveries (store/keys.py), one slot
   otp:timers                sorted set, verification ids scored by when their fallback is due
   otp:dev:outbox            list, development outbox (console provider), newest first
@@ -37,9 +41,11 @@ from typing import Any, TypeVar, cast
 import redis
 from redis.cluster import RedisCluster
 
+from telephony import factors
 from telephony.approvals import KEPT_AFTER, Approval
 from telephony.errors import StoreUnavailable
 from telephony.eventlog import RETENTION, Claim, Delivery, Event
+from telephony.factors import MAX_WRONG, WRONG_WINDOW, Factor, Judgement, Verdict
 from telephony.lifecycle import CheckOutcome
 from telephony.limits import Admission, CheckPolicy, Create, CreateApproval, Outcome, Rule, Save, SendPlan, Write
 from telephony.models import Verification, tag_of
@@ -57,7 +63,7 @@ CLOCK_SYNC = 30.0  # seconds between readings of the server's clock (the local o
 SWEEP_EVERY = 60.0  # seconds between the worker's scans for outboxes and expiries no hint named
 
 _READS = frozenset({"get", "latest_for", "opted_out", "outbox_list", "doc_get", "doc_list", "list_events",
-                    "approval_get", "approvals_for"})
+                    "approval_get", "approvals_for", "factor_get", "factor_list", "challenge_get", "challenge_list"})
 
 
 def _load_scripts() -> dict[str, str]:
@@ -440,6 +446,81 @@ class RedisStore:
         for approval_id in ids:
             pipe.hgetall(keys.approval(approval_id))
         return [from_approval_record(r, i) for i, r in zip(ids, pipe.execute(), strict=True) if r]
+
+    # --- TOTP factors and their /v2 challenges ---------------------------------------------------
+
+    @_fail_closed
+    def factor_create(self, factor: Factor) -> None:
+        record = {**factors.to_record(factor), "n": self.names.identity(factor.identity, factor.service)}
+        index = keys.factor_index(tag_of(factor.id), record["n"])
+        fields = [item for pair in record.items() for item in pair]
+        self._run("factor_create", [keys.factor(factor.id), index],
+                  [factor.id, round(factor.created_at * 1000), *fields])  # fmt: skip
+
+    @_fail_closed
+    def factor_get(self, factor_id: str) -> Factor | None:
+        record = cast(dict[str, str], self._redis.hgetall(keys.factor(factor_id)))
+        return factors.from_record(record, factor_id) if record else None
+
+    @_fail_closed
+    def factor_list(self, identity: str, scope: str = "") -> list[Factor]:
+        listed: dict[str, float] = {}
+        for index in self.names.generations:  # each key generation names the index in a slot of its own
+            found = self._redis.zrange(self.names.factor_index(identity, scope, index), 0, -1, withscores=True)
+            listed.update(cast(list[tuple[str, float]], found))
+        ordered = sorted(listed, key=lambda fid: (listed[fid], fid))
+        pipe = self._redis.pipeline(transaction=False)
+        for fid in ordered:
+            pipe.hgetall(keys.factor(fid))
+        records = pipe.execute() if ordered else []
+        return [factors.from_record(r, fid) for fid, r in zip(ordered, records, strict=True) if r]
+
+    @_fail_closed
+    def factor_attempt(
+        self, factor_id: str, step: int | None, now: float, *, verified_only: bool = False
+    ) -> tuple[Judgement, Factor | None]:
+        tag = tag_of(factor_id)
+        args = ["" if step is None else step, round(now * 1000), int(verified_only), factor_id, MAX_WRONG,
+                WRONG_WINDOW * 1000]  # fmt: skip
+        verdict, *rest = self._run("factor_attempt", [keys.factor(factor_id), keys.outbox(tag)], args)
+        if verdict == Verdict.MISSING:
+            return Judgement(Verdict.MISSING), None
+        record, retry_after_ms, made = rest
+        judged = Judgement(Verdict(verdict), retry_after_ms=int(retry_after_ms), event=made or None)
+        if judged.event:
+            self._hint(tag, 0)
+        after = factors.from_record(_pairs(record), factor_id)
+        return judged, after
+
+    @_fail_closed
+    def factor_delete(self, factor_id: str) -> bool:
+        key = keys.factor(factor_id)
+        name = cast(str | None, self._redis.hget(key, "n"))
+        if name is None:
+            return False
+        tag = tag_of(factor_id)
+        if not self._run("factor_delete", [key, keys.factor_index(tag, name), keys.outbox(tag)], [factor_id]):
+            return False
+        self._hint(tag, 0)
+        return True
+
+    @_fail_closed
+    def challenge_put(self, challenge_id: str, factor_id: str, text: str, keep_until: float) -> None:
+        script_keys = [keys.challenge(challenge_id), keys.challenge_index(factor_id)]
+        self._run("challenge_put", script_keys, [challenge_id, text, round(keep_until * 1000)])
+
+    @_fail_closed
+    def challenge_get(self, challenge_id: str) -> str | None:
+        return cast(str | None, self._redis.get(keys.challenge(challenge_id)))
+
+    @_fail_closed
+    def challenge_list(self, factor_id: str) -> list[str]:
+        now_ms = round(self.now() * 1000)
+        sids = cast(list[str], self._redis.zrangebyscore(keys.challenge_index(factor_id), now_ms, "+inf"))
+        if not sids:
+            return []
+        found = cast(list[str | None], self._redis.mget([keys.challenge(sid) for sid in sids]))  # one slot
+        return [text for text in found if text is not None]
 
     # --- lifecycle events ------------------------------------------------------------------------
 
