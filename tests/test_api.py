@@ -22,7 +22,7 @@ def error_of(response) -> str:
 def test_start_answers_the_contract_shape(api: Api) -> None:
     v = api.started()
     assert list(v) == [
-        "id", "to", "status", "channel", "locale", "checks_left", "sends_left",
+        "id", "to", "status", "channel", "locale", "purpose", "checks_left", "sends_left",
         "created_at", "expires_at", "sends",
     ]  # fmt: skip
     assert v["id"].startswith("vf_") and v["to"] == NUMBER and v["status"] == "pending"

@@ -80,7 +80,8 @@ def test_a_webotp_domain_must_be_a_plain_host(value: str) -> None:
 def test_the_demo_form_says_which_numbers_it_takes(make_app, settings: dict, hint: str) -> None:
     page = make_app(**settings).test_client().get("/").get_data(as_text=True)
     placeholders = re.findall(r'type="tel" placeholder="([^"]+)"', page)
-    assert len(placeholders) == 2 and all(hint in p for p in placeholders)
+    # The tutorial's two forms and the approval panel: each number field says what it takes.
+    assert len(placeholders) == 3 and all(hint in p for p in placeholders)
     assert "E.164 phone number" not in page
 
 
