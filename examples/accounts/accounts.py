@@ -76,6 +76,7 @@ BAD_NUMBER = "That is not a valid phone number: give it with its + and country c
 OPTED_OUT = "That number replied STOP to our messages: reply START to receive them again."
 UNAVAILABLE = "We could not reach the verification service. Try again in a moment."
 RESET_SENT = "If an account uses that number, we sent it a code."
+RESET_REFUSED = "That code is wrong or has expired."
 RESET_DONE = "Your password was reset. Log in with the new one."
 PASSWORD_CHANGED = "Your password was changed."  # noqa: S105 - a message, not a password
 WRONG_PASSWORD = "Your password is wrong."  # noqa: S105 - a message, not a password
@@ -430,12 +431,16 @@ def _routes(app: Flask) -> None:
         password = request.form.get("password", "")
         if len(password) < 8:
             return refuse("reset_confirm.html", SHORT_PASSWORD)
-        try:  # asked for unknown numbers too: they answer as an expired code does
+        # Asked for unknown numbers too (the service then has no pending code: 404). Wrong, expired
+        # and never sent answer alike, so this page cannot tell which numbers have an account.
+        try:
             valid = verify().check(phone, request.form.get("code", ""), purpose="password_reset")
+        except (NotFound, NotPending, MaxAttemptsReached, RateLimited):
+            valid = False
         except VerifyError as exc:
-            return refuse("reset_confirm.html", code_error(exc))
+            return refuse("reset_confirm.html", code_error(exc), 503)
         if not valid:
-            return refuse("reset_confirm.html", WRONG_CODE, 403)
+            return refuse("reset_confirm.html", RESET_REFUSED, 403)
         user = user_by_phone(phone)
         if user is not None:
             db().execute("UPDATE users SET password_hash = ?, is_verified = 1 WHERE id = ?",
