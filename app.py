@@ -22,6 +22,7 @@ from telephony.codes import CodeVault
 from telephony.config import gather, load_settings
 from telephony.errors import ConfigError
 from telephony.factor_service import FactorService
+from telephony.notice_service import NoticeService
 from telephony.providers import build_providers
 from telephony.service import VerificationService
 from telephony.store import KeyNames, Store, store_from_url
@@ -91,6 +92,7 @@ def create_app(
     )
     app.extensions["verification"] = service
     app.extensions["approvals"] = ApprovalService(service)
+    app.extensions["notices"] = NoticeService(service)
     app.extensions["factors"] = FactorService(store, service.vault, clock=service.clock)  # its store, keys and clock
     if settings.trust_proxy:
         # Client IPs (per-IP limits) and the URL a proxy reports come from its X-Forwarded-* headers.
