@@ -37,7 +37,7 @@ import accounts
 
 API_KEY = "accounts-example-api-key-0123456789"
 PASSWORD = "correct horse battery"
-TEST_NUMBER, FIXED_CODE = "+15005550006", "123456"
+TEST_NUMBER, FIXED_CODE = "+14155550190", "123456"  # an ordinary number: every other rule holds for it
 
 
 def _free_port() -> int:
