@@ -91,6 +91,10 @@ def create_app(
         clock=clock,
     )
     app.extensions["verification"] = service
+    if settings.test_numbers and not settings.development:  # never a surprise in production
+        logging.getLogger("telephony").warning(
+            "event=test_numbers.configured count=%d note=their_verifications_send_nothing", len(settings.test_numbers)
+        )
     app.extensions["approvals"] = ApprovalService(service)
     app.extensions["notices"] = NoticeService(service)
     app.extensions["factors"] = FactorService(store, service.vault, clock=service.clock)  # its store, keys and clock

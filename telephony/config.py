@@ -85,6 +85,8 @@ class Settings:
     # WEBHOOK_RETRY_SCHEDULE: seconds before each retry (tests shorten it)
     webhook_retry_schedule: tuple[float, ...] = RETRY_SCHEDULE
     dev_receiver: bool = False  # development without WEBHOOK_URL: events go to this app's /dev/webhook
+    # OTP_TEST_NUMBERS: E.164 -> the fixed code its verifications take; nothing is sent to them
+    test_numbers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def hang_up_on_machines(self) -> bool:
@@ -208,6 +210,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         webhook_allow_private=webhook_allow_private,
         webhook_retry_schedule=take(lambda: _schedule(raw), RETRY_SCHEDULE),
         dev_receiver=dev_receiver,
+        test_numbers=take(lambda: _test_numbers(raw), {}),
     )
     if production:
         problems.extend(_refuse_weak_production(settings))
@@ -504,6 +507,22 @@ def _webhook_secret(raw: Mapping[str, str]) -> str:
         # A fresh value in the message, like API_KEYS': every process must share one, so none is made up.
         raise ConfigError("WEBHOOK_SECRET", f"is required when WEBHOOK_URL is set, e.g. WEBHOOK_SECRET={new_secret()}")
     return secret
+
+
+def _test_numbers(raw: Mapping[str, str]) -> dict[str, str]:
+    """OTP_TEST_NUMBERS: `+15005550006=123456,…`, each an E.164 number and a code of 4 to 10 digits."""
+    found: dict[str, str] = {}
+    for entry in _csv(raw.get("OTP_TEST_NUMBERS", "")):
+        number, _, code = entry.partition("=")
+        try:
+            e164 = parse_e164(number.strip())
+        except InvalidPhoneNumber:
+            raise ConfigError("OTP_TEST_NUMBERS", f"{number.strip()!r} is not an E.164 phone number") from None
+        code = code.strip()
+        if not (code.isascii() and code.isdigit() and 4 <= len(code) <= 10):
+            raise ConfigError("OTP_TEST_NUMBERS", f"the code of {e164} must be 4 to 10 digits (NUMBER=CODE)")
+        found[e164] = code
+    return found
 
 
 def _schedule(raw: Mapping[str, str]) -> tuple[float, ...]:

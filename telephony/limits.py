@@ -100,6 +100,7 @@ class CheckPolicy:
     pump_window: int | None
     # Through /v2: the service the verification must belong to; another's is as good as missing.
     service: str | None = None
+    purpose: str | None = None  # likewise the purpose (None: any; a check by id that names none)
 
 
 def buckets(now: float, window: int) -> tuple[int, float]:

@@ -48,6 +48,8 @@ class SendStatus(StrEnum):
     NO_ANSWER = "no-answer"
 
 
+# What a code is for: it words the message and binds the code (a signup code never passes a reset check).
+PURPOSES = ("login", "signup", "password_reset", "phone_change", "transaction")
 SHORT_TEXT = 60  # carrier status words and send errors are cut to this (the store keeps them compact)
 ID_PATTERN = re.compile(r"^vf_[0-9a-f]{8}[A-Za-z0-9_-]{22}$")
 
@@ -55,6 +57,10 @@ ID_PATTERN = re.compile(r"^vf_[0-9a-f]{8}[A-Za-z0-9_-]{22}$")
 def prefix_of(e164: str) -> str:
     """The number minus its last 4 digits: the unit of prefix limits and SMS-pumping statistics."""
     return e164[:-4]
+
+
+def pending_scope(service: str, purpose: str) -> str:
+    return service or ("" if purpose == "login" else f"purpose-{purpose}")
 
 
 def tag_of(verification_id: str) -> str:
@@ -100,6 +106,14 @@ class Verification:
     payee: str = ""
     press_key: bool | None = None  # the press-a-key gate before the code (None: OTP_VOICE_PRESS_KEY)
     app_hash: str = ""  # the Android SMS Retriever line the SMS ends with
+    purpose: str = "login"  # one of PURPOSES: its pending verification per number is its own
+    test: bool = False  # to one of OTP_TEST_NUMBERS: kept out of its prefix's SMS-pumping statistics
+
+    @property
+    def scope(self) -> str:
+        """Whose pending verification of the number this is: a /v2 service's (its SID), or a /v1
+        purpose's (login's keeps the plain name older releases used)."""
+        return pending_scope(self.service, self.purpose)
 
     @property
     def binding(self) -> tuple[str, str]:

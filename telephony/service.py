@@ -63,9 +63,10 @@ from telephony.limits import (
     Write,
     check_destination,
 )
-from telephony.models import ID_PATTERN, Channel, Mode, SendStatus, Status, Verification
+from telephony.models import ID_PATTERN, PURPOSES, Channel, Mode, SendStatus, Status, Verification, pending_scope
 from telephony.phone import InvalidPhoneNumber, mask, parse_e164, region_of
 from telephony.providers import Provider, StatusReport
+from telephony.providers.fixed import NAME as TEST_PROVIDER
 from telephony.services import Service
 from telephony.store import Store
 from telephony.urls import answer_url, status_url
@@ -87,6 +88,7 @@ class VoiceScript:
     digits: tuple[str, ...] = ()
     press_key: bool | None = None  # the verification's own press-a-key gate (None: the environment's)
     payment: str = ""  # PSD2: said before the code
+    purpose: str = "login"  # names the code ("your password reset code is")
 
 
 @dataclass(frozen=True)
@@ -129,13 +131,14 @@ class VerificationService:
     # --- the API -------------------------------------------------------------------------
 
     def start(
-        self, to: str, mode: str = "sms", locale: str | None = None, origin: Origin | None = None
-    ) -> Verification:
-        return self.start_or_resend(to, mode, locale, origin)[0]
+        self, to: str, mode: str = "sms", locale: str | None = None, origin: Origin | None = None,
+        purpose: str = "login",
+    ) -> Verification:  # fmt: skip
+        return self.start_or_resend(to, mode, locale, origin, purpose=purpose)[0]
 
     def start_or_resend(
         self, to: str, mode: str = "sms", locale: str | None = None, origin: Origin | None = None,
-        *, options: StartOptions = NO_OPTIONS,
+        *, options: StartOptions = NO_OPTIONS, purpose: str = "login",
     ) -> tuple[Verification, bool]:  # fmt: skip
         """A new verification (True), or the number's pending one sent again (False): a user who
         asks twice then gets the same code twice, as Twilio Verify does, and whichever message
@@ -145,15 +148,18 @@ class VerificationService:
             raise InvalidRequest("channel must be sms, call or auto")
         if locale is not None and locale not in LOCALES:
             raise InvalidRequest(f"locale must be one of {', '.join(LOCALES)}")
-        landline = self.destination(number) == "fixed_line"
+        purpose = parse_purpose(purpose)
+        # A test number is sent nothing, so no destination rule (toll fraud) applies: Twilio's magic
+        # +15005550006 is in a personal-number range.
+        landline = number not in self.settings.test_numbers and self.destination(number) == "fixed_line"
         svc = options.service
         if landline and svc is not None and svc.skip_sms_to_landlines and mode == Mode.SMS:
             raise LandlineRefused("This number is a landline, which takes no SMS; use a call.")
-        pending = self._pending_for(number, svc.sid if svc else "")
+        pending = self._pending_for(number, pending_scope(svc.sid if svc else "", purpose))
         if pending is not None:
             channel = Channel(mode) if mode in tuple(Channel) else None
             return self._resend(pending, channel, origin, options), False
-        return self._create(number, Mode(mode), locale, origin, options, landline=landline), True
+        return self._create(number, Mode(mode), locale, origin, options, landline=landline, purpose=purpose), True
 
     def _pending_for(self, number: str, scope: str = "") -> Verification | None:
         vid = self.store.latest_for(number, scope)
@@ -162,12 +168,13 @@ class VerificationService:
 
     def _create(
         self, number: str, mode: Mode, locale: str | None, origin: Origin | None, options: StartOptions, *,
-        landline: bool,
+        landline: bool, purpose: str = "login",
     ) -> Verification:  # fmt: skip
         now = round(self.clock(), 3)  # milliseconds, as the store keeps them
         vid = self.store.names.new_verification_id(number, short=options.service is not None)
         svc = options.service
-        code = options.custom_code or new_code(svc.code_length if svc else self.settings.otp_length)
+        test_code = self.settings.test_numbers.get(number)
+        code = test_code or options.custom_code or new_code(svc.code_length if svc else self.settings.otp_length)
         mac, sealed = self.vault.seal(vid, code, (options.amount, options.payee))
         v = Verification(
             id=vid, to=number, mode=mode, locale=locale or locale_for(number),
@@ -176,12 +183,14 @@ class VerificationService:
             expires_at=now + self.settings.otp_ttl, mac=mac, sealed=sealed,
             service=svc.sid if svc else "", brand=options.brand or (svc.friendly_name if svc else ""),
             amount=options.amount, payee=options.payee, app_hash=options.app_hash,
-            press_key=svc.dtmf_input_required if svc else None,
+            press_key=svc.dtmf_input_required if svc else None, purpose=purpose, test=bool(test_code),
         )  # fmt: skip
-        first = first_send(v, self._context(), landline=landline)
+        if test_code:  # nothing is sent to it, and it says so in the log (OTP_TEST_NUMBERS)
+            event("verification.test_number", v, purpose=purpose)
+        first = first_send(v, self._context(number), landline=landline)
         admission = self._admit(first.verification, origin, Create(first.verification), options)
         if admission.outcome == Outcome.OPTED_OUT and mode == Mode.AUTO:  # rare: learn it, then call instead
-            first = first_send(v, self._context(opted_out=True), landline=landline)
+            first = first_send(v, self._context(number, opted_out=True), landline=landline)
             admission = self._admit(first.verification, origin, Create(first.verification), options)
         self.refuse_unless_admitted(admission, number)
         assert admission.verification is not None
@@ -196,21 +205,28 @@ class VerificationService:
         return v
 
     def check(
-        self, verification_id: str, code: object, *, scope: str | None = None, binding: tuple[str, str] = ("", "")
-    ) -> tuple[Verification, bool]:
+        self, verification_id: str, code: object, *, scope: str | None = None, binding: tuple[str, str] = ("", ""),
+        purpose: str | None = None,
+    ) -> tuple[Verification, bool]:  # fmt: skip
         """Check a code. `scope`: through /v2, the service the verification must belong to;
-        `binding`: the amount and payee a PSD2 start bound the code to."""
+        `binding`: the amount and payee a PSD2 start bound the code to; `purpose`, when named: the
+        one the verification must have (another purpose's code is as good as no verification)."""
         vid = self._known(verification_id)
-        return self._check(vid, parse_code(code), by_number=False, scope=scope, binding=binding)
+        wanted = parse_purpose(purpose) if purpose is not None else None
+        return self._check(vid, parse_code(code), by_number=False, scope=scope, binding=binding, purpose=wanted)
 
     def check_by_number(
-        self, to: str, code: object, *, scope: str | None = None, binding: tuple[str, str] = ("", "")
-    ) -> tuple[Verification, bool]:
+        self, to: str, code: object, *, scope: str | None = None, binding: tuple[str, str] = ("", ""),
+        purpose: str = "login",
+    ) -> tuple[Verification, bool]:  # fmt: skip
+        """Check a code against the number's pending verification of `purpose` (in /v2: of the
+        service `scope`), and only that one."""
         candidate = parse_code(code)
-        vid = self.store.latest_for(self.parse_number(to), scope or "")
+        purpose = parse_purpose(purpose)
+        vid = self.store.latest_for(self.parse_number(to), pending_scope(scope or "", purpose))
         if vid is None:
             raise NotFound("No pending verification for this number.")
-        return self._check(vid, candidate, by_number=True, scope=scope, binding=binding)
+        return self._check(vid, candidate, by_number=True, scope=scope, binding=binding, purpose=purpose)
 
     def resend(self, verification_id: str, channel: str | None = None) -> Verification:
         """Send the code again. The new send is reserved in the same atomic store step that checks
@@ -224,7 +240,7 @@ class VerificationService:
     ) -> Verification:
         for _ in range(SAVE_RETRIES):
             wanted = channel or v.channel
-            result = step(v, Resend(wanted), self._context())  # raises on a cooldown or a closed verification
+            result = step(v, Resend(wanted), self._context(v.to))  # raises on a cooldown or a closed verification
             admission = self._admit(result.verification, origin, Save(result.verification, v), options)
             if admission.outcome == Outcome.CONFLICT:
                 v = self.get(v.id)
@@ -349,7 +365,8 @@ class VerificationService:
         event("call.spoken", v, provider=provider, attempt=index, plays=plays)
         digits = tuple(self.vault.open(v.id, v.sealed))
         payment = payment_line(v.locale, v.amount, v.payee)
-        return VoiceScript(v.locale, brand, available=True, digits=digits, press_key=v.press_key, payment=payment)
+        return VoiceScript(v.locale, brand, available=True, digits=digits, press_key=v.press_key, payment=payment,
+                           purpose=v.purpose)  # fmt: skip
 
     def voice_preview(self, verification_id: str) -> VoiceScript:
         """What the newest call says, without counting a playing (the development outbox only)."""
@@ -358,7 +375,7 @@ class VerificationService:
             return VoiceScript(v.locale if v else "en", (v.brand if v else "") or self.settings.otp_brand)
         digits = tuple(self.vault.open(v.id, v.sealed))
         return VoiceScript(v.locale, v.brand or self.settings.otp_brand, available=True, digits=digits,
-                           payment=payment_line(v.locale, v.amount, v.payee))  # fmt: skip
+                           payment=payment_line(v.locale, v.amount, v.payee), purpose=v.purpose)  # fmt: skip
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -368,10 +385,11 @@ class VerificationService:
         return verification_id
 
     def _check(
-        self, vid: str, code: str, *, by_number: bool, scope: str | None = None, binding: tuple[str, str] = ("", "")
-    ) -> tuple[Verification, bool]:
+        self, vid: str, code: str, *, by_number: bool, scope: str | None = None, binding: tuple[str, str] = ("", ""),
+        purpose: str | None = None,
+    ) -> tuple[Verification, bool]:  # fmt: skip
         pumping = self.settings.pumping
-        policy = CheckPolicy(self.settings.limit_checks, pumping.window if pumping else None, scope)
+        policy = CheckPolicy(self.settings.limit_checks, pumping.window if pumping else None, scope, purpose)
         outcome, v = self.store.check(vid, self.vault.candidate_macs(vid, code, binding), policy)
         if outcome is CheckOutcome.LOCKED:
             assert v is not None and self.settings.limit_checks is not None
@@ -390,11 +408,13 @@ class VerificationService:
         event("verification.checked", v, valid=outcome is CheckOutcome.APPROVED, checks_left=v.checks_left)
         return v, outcome is CheckOutcome.APPROVED
 
-    def _context(self, *, opted_out: bool = False) -> Context:
+    def _context(self, number: str = "", *, opted_out: bool = False) -> Context:
+        """The rules' inputs; a test number (OTP_TEST_NUMBERS) is served by the `test` provider, which sends nothing."""
+        test = number in self.settings.test_numbers
         return Context(
             now=self.clock(),
-            sms_provider=self.settings.sms_providers[0],
-            voice_provider=self.settings.voice_providers[0],
+            sms_provider=TEST_PROVIDER if test else self.settings.sms_providers[0],
+            voice_provider=TEST_PROVIDER if test else self.settings.voice_providers[0],
             resend_cooldown=self.settings.otp_resend_cooldown,
             fallback_after=self.settings.otp_fallback_after,
             sms_opted_out=opted_out,
@@ -427,7 +447,8 @@ class VerificationService:
         if origin and origin.api_key:
             others += [Counter(names.client("key", origin.api_key), rule) for rule in s.limit_api_key]
         sms = channel == Channel.SMS
-        plan = SendPlan(number, s.limit_number, s.limit_prefix, tuple(others), s.pumping, check_opt_out=sms)
+        pumping = None if number in s.test_numbers else s.pumping  # its sends are no prefix's traffic
+        plan = SendPlan(number, s.limit_number, s.limit_prefix, tuple(others), pumping, check_opt_out=sms)
         if notice:
             plan = replace(plan, number_rules=s.limit_notices, pumping=None, kind="t")
         return self.store.admit(plan, write)
@@ -445,7 +466,7 @@ class VerificationService:
     def _apply(self, v: Verification, change: Event) -> Step:
         """Step on the freshest copy and compare-and-set; on a conflict reload and step again."""
         for _ in range(SAVE_RETRIES):
-            result = step(v, change, self._context())
+            result = step(v, change, self._context(v.to))
             if not result.changed:
                 return result
             made = transition_event(v.status, result.verification.status)
@@ -474,6 +495,8 @@ class VerificationService:
         """The provider to try after `provider` refused a send: the next in the channel's chain,
         when the error is transient (an outage, not a bad number)."""
         chain = [p.name for p in self._chains[channel]]
+        if provider not in chain:
+            return None  # the test numbers' provider: it never fails
         position = chain.index(provider)
         return chain[position + 1] if exc.transient and position + 1 < len(chain) else None
 
@@ -504,7 +527,7 @@ class VerificationService:
             s = self.settings
             body = sms_body(
                 v.locale, brand=v.brand or s.otp_brand, code=code, ttl=s.otp_ttl, webotp_domain=s.webotp_domain,
-                amount=v.amount, payee=v.payee, app_hash=v.app_hash,
+                amount=v.amount, payee=v.payee, app_hash=v.app_hash, purpose=v.purpose,
             )  # fmt: skip
             return provider.send_sms(v.to, body, status_url=status_url(base, provider.name, "message", v.id, index))
         return provider.place_call(
@@ -512,6 +535,12 @@ class VerificationService:
             answer_url=answer_url(base, provider.name, v.id, index),
             status_url=status_url(base, provider.name, "call", v.id, index),
         )
+
+
+def parse_purpose(purpose: object) -> str:
+    if purpose not in PURPOSES:
+        raise InvalidRequest(f"`purpose` must be one of {', '.join(PURPOSES)}")
+    return str(purpose)
 
 
 def parse_code(code: object) -> str:

@@ -6,7 +6,7 @@ by `render`; nothing else is interpolated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from telephony.phone import region_of
 
@@ -170,8 +170,36 @@ def locale_for(e164: str) -> str:
     return _COUNTRY_LOCALE.get(region_of(e164) or "", "en")
 
 
-def words(locale: str) -> Wording:
-    return WORDING.get(locale, WORDING["en"])
+# What each purpose's code is called; the login one is the word the texts above use.
+PURPOSE_NOUNS = {
+    "en": {"login": "verification code", "signup": "sign-up code", "password_reset": "password reset code",
+           "phone_change": "number change code", "transaction": "transaction code"},
+    "es": {"login": "código de verificación", "signup": "código de registro",
+           "password_reset": "código para restablecer la contraseña", "phone_change": "código para cambiar de número",
+           "transaction": "código de transacción"},
+    "fr": {"login": "code de vérification", "signup": "code d'inscription",
+           "password_reset": "code de réinitialisation du mot de passe", "phone_change": "code de changement de numéro",
+           "transaction": "code de transaction"},
+    "de": {"login": "Bestätigungscode", "signup": "Registrierungscode",
+           "password_reset": "Code zum Zurücksetzen des Passworts", "phone_change": "Code zur Nummernänderung",
+           "transaction": "Transaktionscode"},
+    "pt": {"login": "código de verificação", "signup": "código de cadastro",
+           "password_reset": "código de redefinição de senha", "phone_change": "código de alteração de número",
+           "transaction": "código de transação"},
+    "it": {"login": "codice di verifica", "signup": "codice di registrazione",
+           "password_reset": "codice di reimpostazione della password", "phone_change": "codice di cambio numero",
+           "transaction": "codice di transazione"},
+}  # fmt: skip
+
+
+def words(locale: str, purpose: str = "login") -> Wording:
+    """The locale's words; a purpose other than login names its code in the SMS and the call."""
+    found = WORDING.get(locale, WORDING["en"])
+    if purpose == "login":
+        return found
+    nouns = PURPOSE_NOUNS.get(locale, PURPOSE_NOUNS["en"])
+    login, named = nouns["login"], nouns[purpose]
+    return replace(found, sms=found.sms.replace(login, named), intro=found.intro.replace(login, named))
 
 
 def reply(locale: str, name: str, *, brand: str, **values: object) -> str:
@@ -200,13 +228,13 @@ def payment_line(locale: str, amount: str, payee: str) -> str:
 
 def sms_body(
     locale: str, *, brand: str, code: str, ttl: int, webotp_domain: str | None = None, amount: str = "",
-    payee: str = "", app_hash: str = "",
+    payee: str = "", app_hash: str = "", purpose: str = "login",
 ) -> str:  # fmt: skip
     """The code's SMS. With `webotp_domain`, a last line `@domain #code` lets browsers (WebOTP) and
     iOS offer the code to that site's pages, and to no other site. A PSD2 start names its payment;
     `app_hash` ends the message with the app's hash for Android's SMS Retriever."""
     minutes = max(1, round(ttl / 60))
-    body = words(locale).sms.format(brand=brand, code=code, minutes=minutes)
+    body = words(locale, purpose).sms.format(brand=brand, code=code, minutes=minutes)
     if amount or payee:
         body += " " + payment_line(locale, amount, payee)
     if webotp_domain:

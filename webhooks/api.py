@@ -93,9 +93,10 @@ def origin(client_ip: str | None) -> Origin:
 
 @bp.post("/verifications")
 def start_verification() -> tuple[Response, int]:
-    data = body("to", "channel", "locale", "client_ip", required=("to",))
+    data = body("to", "channel", "locale", "client_ip", "purpose", required=("to",))
     v, created = service().start_or_resend(
-        data["to"], data.get("channel", "sms"), data.get("locale"), origin(data.get("client_ip"))
+        data["to"], data.get("channel", "sms"), data.get("locale"), origin(data.get("client_ip")),
+        purpose=data.get("purpose", "login"),
     )
     response, status = answer(v, 201 if created else 200)
     response.headers["Location"] = f"{request.script_root}/v1/verifications/{v.id}"
@@ -109,15 +110,15 @@ def get_verification(verification_id: str) -> tuple[Response, int]:
 
 @bp.post("/verifications/<verification_id>/check")
 def check_verification(verification_id: str) -> tuple[Response, int]:
-    data = body("code", required=("code",))
-    v, valid = service().check(verification_id, data["code"])
+    data = body("code", "purpose", required=("code",))
+    v, valid = service().check(verification_id, data["code"], purpose=data.get("purpose"))
     return answer(v, valid=valid)
 
 
 @bp.post("/verification-checks")
 def check_by_number() -> tuple[Response, int]:
-    data = body("to", "code", required=("to", "code"))
-    v, valid = service().check_by_number(data["to"], data["code"])
+    data = body("to", "code", "purpose", required=("to", "code"))
+    v, valid = service().check_by_number(data["to"], data["code"], purpose=data.get("purpose", "login"))
     return answer(v, valid=valid)
 
 

@@ -88,7 +88,7 @@ def speak(provider: Provider, verification_id: str, script: VoiceScript, repeats
     menu = None
     if repeats < VOICE_REPEATS:
         menu = menu_url(base, provider.name, verification_id, attempt_index(), repeats=repeats)
-    return xml(f"{provider.dialect}/call.xml", script=script, text=words(script.locale), menu_url=menu)
+    return xml(f"{provider.dialect}/call.xml", script=script, text=words(script.locale, script.purpose), menu_url=menu)
 
 
 def goodbye(provider: Provider, script: VoiceScript) -> Response:

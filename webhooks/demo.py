@@ -180,7 +180,7 @@ def _script(answer_url: str) -> list[str]:
     if verification_id.startswith("ap_"):
         return _approval_script(verification_id, int(answer_url.rsplit("a=", 1)[1]))
     script = service().voice_preview(verification_id)
-    markup = render_template("twiml/call.xml", script=script, text=words(script.locale), menu_url="/")
+    markup = render_template("twiml/call.xml", script=script, text=words(script.locale, script.purpose), menu_url="/")
     root = ET.fromstring(markup)  # noqa: S314 - rendered here from our own template
     return [say.text for say in root.iter("Say") if say.text]
 

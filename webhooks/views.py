@@ -23,6 +23,7 @@ def verification_view(v: Verification) -> dict[str, Any]:
         "status": v.status,
         "channel": v.channel,
         "locale": v.locale,
+        "purpose": v.purpose,
         "checks_left": v.checks_left,
         "sends_left": v.sends_left,
         "created_at": iso(v.created_at),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from telephony.providers import console, flowroute, plivo, signalwire, twilio
+from telephony.providers import console, fixed, flowroute, plivo, signalwire, twilio
 from telephony.providers.base import FormData, Provider, ProviderSpec, StatusReport, WebhookRequest
 
 if TYPE_CHECKING:
@@ -23,4 +23,7 @@ SPECS: dict[str, ProviderSpec] = {
 def build_providers(settings: Settings, store: Store) -> dict[str, Provider]:
     """One adapter per provider named in SMS_PROVIDER or VOICE_PROVIDER."""
     names = dict.fromkeys(settings.sms_providers + settings.voice_providers)
-    return {name: SPECS[name].build(settings, store) for name in names}
+    built: dict[str, Provider] = {name: SPECS[name].build(settings, store) for name in names}
+    if settings.test_numbers:
+        built[fixed.NAME] = fixed.TestNumberProvider()  # OTP_TEST_NUMBERS: sends nothing
+    return built

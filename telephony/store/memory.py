@@ -98,8 +98,10 @@ class MemoryStore:
     def _create(self, v: Verification) -> Verification:
         now = round(self._clock(), 3)
         v = v.with_changes(created_at=now, expires_at=now + round(v.expires_at - v.created_at, 3))
-        self._records[v.id] = {**to_record(v), "n": self.names.number(v.to), "q": self.names.prefix(v.to)}
-        self._latest[self.names.latest(v.to, scope=v.service)] = (v.id, v.expires_at)
+        self._records[v.id] = {**to_record(v), "n": self.names.number(v.to)}
+        if not v.test:  # the prefix whose approvals count for SMS pumping (check.lua reads `q` too)
+            self._records[v.id]["q"] = self.names.prefix(v.to)
+        self._latest[self.names.latest(v.to, scope=v.scope)] = (v.id, v.expires_at)
         heapq.heappush(self._expiries, (v.expires_at, v.id))
         return v
 
@@ -216,6 +218,8 @@ class MemoryStore:
             current = from_record(record, verification_id)
             if policy and policy.service is not None and current.service != policy.service:
                 return CheckOutcome.MISSING, None
+            if policy and policy.purpose is not None and current.purpose != policy.purpose:
+                return CheckOutcome.MISSING, None
             fails = policy.fails if policy else None
             fails_key = f"{keys.fails(self.names.tag(current.to))}:{self.names.number(current.to)}"
             if fails and current.pending and self._value(fails_key)[0] >= fails.limit:
@@ -231,7 +235,7 @@ class MemoryStore:
                 self._incr(fails_key, fails.window)
             elif outcome is CheckOutcome.APPROVED:
                 self._counters.pop(fails_key, None)
-                if policy and policy.pump_window:
+                if policy and policy.pump_window and "q" in record:
                     bucket, _ = buckets(self._clock(), policy.pump_window)
                     self._incr(f"{self._pump_key(current.to)}:a{bucket}", 2 * policy.pump_window)
             return outcome, updated

@@ -6,7 +6,8 @@ Short fields, each value 64 bytes at most, so Redis keeps the hash in its compac
 "send_no|channel|provider|status|at_ms", with its provider id in `i<i>`, the provider's raw status
 word in `r<i>` and a send error in `z<i>`, each only when there is one. `f` is "1" once the
 fallback call was placed. A start through /v2 adds its service's SID (`g`), brand (`b`), PSD2
-amount and payee (`y`, `w`), press-a-key gate (`d`) and Android app hash (`j`). The stores add `n`
+amount and payee (`y`, `w`), press-a-key gate (`d`) and Android app hash (`j`); a purpose other
+than login is `u`. The stores add `n`
 and `q`, the keyed names of the number and its prefix (store/keys.py), and `p`, the times the code
 was played. The Lua scripts in store/lua/ read `s`, `k`, `h`, `e`, `v`, `n`, `q` and `g`: keep
 their spelling in step.
@@ -30,6 +31,8 @@ def to_record(v: Verification) -> dict[str, str]:
     for short, text in (("g", v.service), ("b", v.brand), ("y", v.amount), ("w", v.payee), ("j", v.app_hash)):
         if text:
             record[short] = text
+    if v.purpose != "login":
+        record["u"] = v.purpose
     if v.press_key is not None:
         record["d"] = "1" if v.press_key else "0"
     return {**record, **attempts_record(v.attempts)}
@@ -85,4 +88,5 @@ def from_record(record: dict[str, str], verification_id: str) -> Verification:
         payee=record.get("w", ""),
         press_key=None if "d" not in record else record["d"] == "1",
         app_hash=record.get("j", ""),
+        purpose=record.get("u", "login"),
     )

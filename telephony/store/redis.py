@@ -190,6 +190,7 @@ class RedisStore:
             "fails_window": fails.window * 1000 if fails else 0,
             "pump_window": policy.pump_window * 1000 if policy and policy.pump_window else 0,
             "service": policy.service if policy and policy.service is not None else False,
+            "purpose": policy.purpose if policy and policy.purpose is not None else False,
             "id": verification_id,
         }
         tag = tag_of(verification_id)
@@ -253,11 +254,13 @@ class RedisStore:
         saved: Verification | None = None  # a Save's verification as it will be stored
         if isinstance(write, Create):
             create = write.verification
-            number_keys += [keys.verification(create.id), names.latest(create.to, scope=create.service)]
+            number_keys += [keys.verification(create.id), names.latest(create.to, scope=create.scope)]
             number_keys.append(keys.expiries(tag_of(create.id)))
             ttl = round((create.expires_at - create.created_at) * 1000)
             cfg.update(mode="create", ttl=ttl, id=create.id, grace=EXPIRY_GRACE * 1000)
-            record = {**to_record(create), "n": names.number(create.to), "q": names.prefix(create.to)}
+            record = {**to_record(create), "n": names.number(create.to)}
+            if not create.test:  # `q` names the prefix whose approvals check.lua counts
+                record["q"] = names.prefix(create.to)
             fields = [item for name, value in record.items() if name not in ("c", "e") for item in (name, value)]
         elif isinstance(write, CreateApproval):
             approval = write.approval

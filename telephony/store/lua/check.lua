@@ -11,12 +11,14 @@
 -- All three are named from the verification id alone (store/keys.py), so a check is one round trip.
 -- ARGV[1]: JSON {fails_allowed: wrong codes allowed per number (0: unlimited), fails_window: their
 -- window (ms), pump_window: SMS-pumping bucket length (ms, 0: off), service: the /v2 service SID the
--- verification must belong to ("" the environment's, false: any), id: the verification's id};
+-- verification must belong to ("" the environment's, false: any), purpose: the one it must have
+-- (false: any), id: the verification's id};
 -- ARGV[2...]: the candidate's MACs.
 local cfg = cjson.decode(ARGV[1])
-local h = redis.call('HMGET', KEYS[1], 's', 'k', 'h', 'n', 'q', 'e', 'g', 'v')
+local h = redis.call('HMGET', KEYS[1], 's', 'k', 'h', 'n', 'q', 'e', 'g', 'v', 'u')
 if not h[1] then return {'missing'} end
 if cfg.service ~= false and (h[7] or '') ~= cfg.service then return {'missing'} end
+if cfg.purpose ~= false and (h[9] or 'login') ~= cfg.purpose then return {'missing'} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if now >= tonumber(h[6]) then return {'missing'} end
