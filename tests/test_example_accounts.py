@@ -91,16 +91,6 @@ class Stack:
         assert answer.status_code == 200, answer.get_json()
 
 
-def _needs_purposes(service: Flask) -> None:
-    """Skip (naming why) while the service refuses the contract's `purpose` field (issue 19, point 1)."""
-    probe = service.test_client().post("/v1/verifications", json={"to": "+14155550189", "purpose": "signup"},
-                                       headers={"Authorization": f"Bearer {API_KEY}"})  # fmt: skip
-    if probe.status_code == 400 and "purpose" in probe.get_json()["error"]["message"]:
-        pytest.skip("the service does not take `purpose` on /v1/verifications yet (issue 19, point 1)")
-    service.test_client().post(f"/v1/verifications/{probe.get_json()['id']}/cancel",
-                               headers={"Authorization": f"Bearer {API_KEY}"})  # fmt: skip
-
-
 def _stack(tmp: Path, **settings: str) -> Stack:
     service_port, example_port = _free_port(), _free_port()
     service_url, example_url = f"http://127.0.0.1:{service_port}", f"http://127.0.0.1:{example_port}"
@@ -108,7 +98,6 @@ def _stack(tmp: Path, **settings: str) -> Stack:
     config = {**BASE_CONFIG, **LIMITS_OFF, "PUBLIC_BASE_URL": service_url, "API_KEYS": API_KEY,
               "WEBHOOK_URL": example_url + "/webhook", "WEBHOOK_SECRET": WEBHOOK_SECRET, **settings}  # fmt: skip
     service = create_app(config, store=MemoryStore(clock=clock), clock=clock)
-    _needs_purposes(service)
     example = accounts.create_app({"VERIFY_URL": service_url, "VERIFY_API_KEY": API_KEY,
                                    "WEBHOOK_SECRET": WEBHOOK_SECRET, "DATABASE": str(tmp / "accounts.sqlite3"),
                                    "SECRET_KEY": "example-session-key", "TESTING": True})  # fmt: skip
@@ -410,12 +399,6 @@ def test_the_second_factor_is_the_users_choice(stack: Stack) -> None:
 def test_test_numbers_take_the_fixed_code_and_send_nothing(tmp_path: Path) -> None:
     stack = _stack(tmp_path, OTP_TEST_NUMBERS=f"{TEST_NUMBER}={FIXED_CODE}")
     try:
-        probe = stack.service.test_client().post("/v1/verifications", json={"to": TEST_NUMBER},
-                                                 headers={"Authorization": f"Bearer {API_KEY}"})  # fmt: skip
-        if probe.get_json()["sends"][0]["provider"] != "test":
-            pytest.skip("the service has no OTP_TEST_NUMBERS yet (issue 19, point 3)")
-        stack.service.test_client().post(f"/v1/verifications/{probe.get_json()['id']}/cancel",
-                                         headers={"Authorization": f"Bearer {API_KEY}"})  # fmt: skip
         client = stack.example.test_client()
         assert accounts.CODE_SENT.format(phone=TEST_NUMBER) in said(signup(client, TEST_NUMBER))
         wrong = client.post("/signup/verify", data={"code": "654321"})
@@ -425,6 +408,7 @@ def test_test_numbers_take_the_fixed_code_and_send_nothing(tmp_path: Path) -> No
         assert login(client, TEST_NUMBER).request.path == "/login/code"
         answer = client.post("/login/code", data={"code": FIXED_CODE}, follow_redirects=True)
         assert accounts.WELCOME in said(answer)
+        # no code went out
         assert [s for s in stack.sends(TEST_NUMBER) if re.search(r"\d{6}", s.get("body") or "")] == []
     finally:
         for server in stack.servers:
