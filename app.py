@@ -22,6 +22,7 @@ from telephony.codes import CodeVault
 from telephony.config import gather, load_settings
 from telephony.errors import ConfigError
 from telephony.factor_service import FactorService
+from telephony.notice_service import NoticeService
 from telephony.providers import build_providers
 from telephony.service import VerificationService
 from telephony.store import KeyNames, Store, store_from_url
@@ -95,6 +96,7 @@ def create_app(
             "event=test_numbers.configured count=%d note=their_verifications_send_nothing", len(settings.test_numbers)
         )
     app.extensions["approvals"] = ApprovalService(service)
+    app.extensions["notices"] = NoticeService(service)
     app.extensions["factors"] = FactorService(store, service.vault, clock=service.clock)  # its store, keys and clock
     if settings.trust_proxy:
         # Client IPs (per-IP limits) and the URL a proxy reports come from its X-Forwarded-* headers.

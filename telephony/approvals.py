@@ -129,9 +129,16 @@ def _deny_guessed(a: Approval, e: TooManyWrongReferences, now: float) -> Approva
 
 def _send(a: Approval, e: SendResult, now: float) -> ApprovalStep:
     """Record a send's outcome or receipt; in every state (the record stays true), never a status change."""
-    if not 0 <= e.index < len(a.attempts):
-        return ApprovalStep(a, changed=False)
-    attempt = moved = a.attempts[e.index]
+    attempts = record_send(a.attempts, e)
+    return ApprovalStep(a, changed=False) if attempts is None else ApprovalStep(a.with_changes(attempts=attempts))
+
+
+def record_send(attempts: tuple[Attempt, ...], e: SendResult) -> tuple[Attempt, ...] | None:
+    """The attempts with a send's outcome or receipt recorded, or None when it changes nothing (no
+    such attempt, a duplicate, or a receipt older than what is known). Notices record theirs so too."""
+    if not 0 <= e.index < len(attempts):
+        return None
+    attempt = moved = attempts[e.index]
     if e.provider_id and attempt.provider_id is None:
         moved = replace(moved, provider_id=e.provider_id)
     if e.error:
@@ -139,10 +146,8 @@ def _send(a: Approval, e: SendResult, now: float) -> ApprovalStep:
     elif e.status is not None and rank(attempt.channel, e.status) > rank(attempt.channel, attempt.status):
         moved = replace(moved, status=e.status)
     if moved == attempt:
-        return ApprovalStep(a, changed=False)
-    attempts = list(a.attempts)
-    attempts[e.index] = moved
-    return ApprovalStep(a.with_changes(attempts=tuple(attempts)))
+        return None
+    return (*attempts[: e.index], moved, *attempts[e.index + 1 :])
 
 
 def _refuse(a: Approval, e: ApprovalEvent, now: float) -> ApprovalStep:

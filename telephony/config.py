@@ -65,6 +65,7 @@ class Settings:
     limit_ip: tuple[Rule, ...]
     limit_api_key: tuple[Rule, ...]
     limit_replies: tuple[Rule, ...]
+    limit_notices: tuple[Rule, ...]
     limit_checks: Rule | None
     allowed_countries: frozenset[str]
     pumping: Pumping | None
@@ -190,6 +191,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         limit_ip=take(lambda: _rules(raw, "OTP_LIMIT_IP", "10/600,50/86400"), ()),
         limit_api_key=take(lambda: _rules(raw, "OTP_LIMIT_API_KEY", "1000/3600"), ()),
         limit_replies=take(lambda: _rules(raw, "OTP_LIMIT_REPLIES", "5/3600,20/86400"), ()),
+        limit_notices=take(lambda: _rules(raw, "OTP_LIMIT_NOTICES", "5/3600,20/86400"), ()),
         limit_checks=take(lambda: _single_rule(raw, "OTP_LIMIT_CHECKS", "10/14400"), None),
         allowed_countries=take(lambda: _countries(raw), frozenset()),
         pumping=take(lambda: _pumping(raw), None),

@@ -15,6 +15,7 @@ import phonenumbers
 from telephony.approvals import Approval
 from telephony.errors import ConfigError, CountryNotAllowed, DestinationNotAllowed
 from telephony.models import Verification, prefix_of
+from telephony.notices import Notice
 from telephony.phone import number_type, region_of
 
 # Destinations refused unless OTP_ALLOWED_NUMBER_TYPES names their kind: they cannot receive a
@@ -84,7 +85,7 @@ class SendPlan:
     others: tuple[Counter, ...]  # per IP, API key, country: each its own slot
     pumping: Pumping | None
     check_opt_out: bool  # the send is an SMS: refuse an opted-out number
-    kind: str = "s"  # what the number's counters count: "s" sends, "r" keyword replies
+    kind: str = "s"  # what the number's counters count: "s" sends, "r" keyword replies, "t" notices
 
     @property
     def prefix(self) -> str:
@@ -140,7 +141,14 @@ class CreateApproval:
     approval: Approval
 
 
-Write = Create | Save | CreateApproval
+@dataclass(frozen=True)
+class CreateNotice:
+    """Write a new notice with its send."""
+
+    notice: Notice
+
+
+Write = Create | Save | CreateApproval | CreateNotice
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,7 @@ class Admission:
     retry_after: int = 0
     verification: Verification | None = None  # as stored, on OK with a write
     approval: Approval | None = None  # as stored, on OK with a CreateApproval
+    notice: Notice | None = None  # as stored, on OK with a CreateNotice
 
     @property
     def ok(self) -> bool:

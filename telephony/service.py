@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from telephony.codes import CodeVault, new_code
@@ -426,10 +426,16 @@ class VerificationService:
         return self.admit_send(v.to, v.attempts[-1].channel, origin, write, options)
 
     def admit_send(
-        self, number: str, channel: Channel, origin: Origin | None, write: Write, options: StartOptions = NO_OPTIONS
-    ) -> Admission:
+        self, number: str, channel: Channel, origin: Origin | None, write: Write, options: StartOptions = NO_OPTIONS,
+        *, notice: bool = False,
+    ) -> Admission:  # fmt: skip
         """Count a send to `number` against every limit (and a /v2 start's rate-limit buckets) and
-        make `write` with it, or refuse and change nothing. Approval requests are sends too."""
+        make `write` with it, or refuse and change nothing. Approval requests are sends too.
+
+        A `notice` is counted per number against OTP_LIMIT_NOTICES instead of OTP_LIMIT_NUMBER (an
+        account's notices must not use up its codes, nor codes its notices), and stays out of the
+        SMS-pumping statistics (no code follows it to be approved), while the prefix, country, IP
+        and API key limits, a prefix's pumping block and opt-outs hold as for every send."""
         s, names = self.settings, self.store.names
         others = [Counter(names.client("country", region_of(number) or "ZZ"), rule) for rule in s.limit_country]
         others += [
@@ -443,9 +449,11 @@ class VerificationService:
         sms = channel == Channel.SMS
         pumping = None if number in s.test_numbers else s.pumping  # its sends are no prefix's traffic
         plan = SendPlan(number, s.limit_number, s.limit_prefix, tuple(others), pumping, check_opt_out=sms)
+        if notice:
+            plan = replace(plan, number_rules=s.limit_notices, pumping=None, kind="t")
         return self.store.admit(plan, write)
 
-    def refuse_unless_admitted(self, admission: Admission, number: str) -> None:
+    def refuse_unless_admitted(self, admission: Admission, number: str, what: str = "codes") -> None:
         if admission.outcome == Outcome.OPTED_OUT:
             raise OptedOut("This number replied STOP; it gets no SMS until it replies START.")
         if not admission.ok:
@@ -453,7 +461,7 @@ class VerificationService:
             event("send.refused", None, level=level, reason=admission.outcome, to=mask(number),
                   retry_after=admission.retry_after)  # fmt: skip
             refusal = PumpingBlocked if admission.outcome == Outcome.PUMPING else RateLimited
-            raise refusal("Too many codes sent; try again later.", retry_after=admission.retry_after)
+            raise refusal(f"Too many {what} sent; try again later.", retry_after=admission.retry_after)
 
     def _apply(self, v: Verification, change: Event) -> Step:
         """Step on the freshest copy and compare-and-set; on a conflict reload and step again."""

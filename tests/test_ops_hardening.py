@@ -273,7 +273,7 @@ def test_production_refuses_weak_settings(change: dict, variable: str) -> None:
 
 FIELDS = {"OTP_LIMIT_NUMBER": "limit_number", "OTP_LIMIT_PREFIX": "limit_prefix", "OTP_LIMIT_COUNTRY": "limit_country",
           "OTP_LIMIT_IP": "limit_ip", "OTP_LIMIT_API_KEY": "limit_api_key", "OTP_LIMIT_REPLIES": "limit_replies",
-          "OTP_LIMIT_CHECKS": "limit_checks"}  # fmt: skip
+          "OTP_LIMIT_NOTICES": "limit_notices", "OTP_LIMIT_CHECKS": "limit_checks"}  # fmt: skip
 LIMITS = tuple(FIELDS)
 
 

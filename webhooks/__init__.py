@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from telephony.config import Settings
-from webhooks import api, approvals, carrier, cli, demo, errors, factors, health, metrics, openapi, v2
+from webhooks import api, approvals, carrier, cli, demo, errors, factors, health, metrics, notices, openapi, v2
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -14,6 +14,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.cli.add_command(cli.otp)
     app.register_blueprint(api.bp)
     app.register_blueprint(approvals.bp)
+    app.register_blueprint(notices.bp)
     app.register_blueprint(factors.bp)
     app.register_blueprint(v2.bp)
     app.register_blueprint(openapi.bp)

@@ -22,7 +22,7 @@ from telephony.providers.base import WebhookKind
 from telephony.service import VOICE_REPEATS, VoiceScript
 from telephony.urls import menu_url
 from telephony.wording import words
-from webhooks.context import approvals, service
+from webhooks.context import approvals, notices, service
 
 bp = Blueprint("carrier", __name__, url_prefix="/webhooks/<provider>")
 T = TypeVar("T")
@@ -165,6 +165,8 @@ def inbound_sms(provider: str) -> Response:
 def _on_status(provider: str, channel: Channel, resource_id: str, report: StatusReport) -> None:
     if resource_id.startswith("ap_"):
         approvals().on_status(provider, channel, resource_id, attempt_index(), report)
+    elif resource_id.startswith("nt_"):
+        notices().on_status(provider, channel, resource_id, attempt_index(), report)
     else:
         service().on_status(provider, channel, resource_id, attempt_index(), report)
 

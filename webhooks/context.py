@@ -6,6 +6,7 @@ from flask import current_app
 
 from telephony.approval_service import ApprovalService
 from telephony.factor_service import FactorService
+from telephony.notice_service import NoticeService
 from telephony.service import VerificationService
 
 
@@ -15,6 +16,10 @@ def service() -> VerificationService:
 
 def approvals() -> ApprovalService:
     return current_app.extensions["approvals"]
+
+
+def notices() -> NoticeService:
+    return current_app.extensions["notices"]
 
 
 def factors() -> FactorService:

@@ -8,17 +8,20 @@ from typing import Any
 from telephony import factors
 from telephony.eventlog import EXPIRED, Delivery, Event
 from telephony.store.approval_record import from_approval_record
+from telephony.store.notice_record import from_notice_record
 from telephony.store.record import from_record
 from webhooks.v2 import account_sid
 from webhooks.v2 import verification_view as v2_view
 from webhooks.v2_factors import entity_sid, factor_sid
-from webhooks.views import approval_view, factor_view, iso, verification_view
+from webhooks.views import approval_view, factor_view, iso, notice_view, verification_view
 
 
 def data_view(e: Event) -> dict[str, Any]:
     """The resource as /v1 shows it, as it was right after the change (an expired one: `expired`)."""
     if e.resource.startswith("ap_"):
         return approval_view(from_approval_record(e.record, e.resource))
+    if e.resource.startswith("nt_"):
+        return notice_view(from_notice_record(e.record, e.resource))
     if e.resource.startswith("tf_"):  # a TOTP factor: its record never holds the secret (`x`)
         return factor_view(factors.from_record(e.record, e.resource))
     view = verification_view(from_record(e.record, e.resource))

@@ -7,7 +7,8 @@ from typing import Any
 
 from telephony.approvals import Approval
 from telephony.factors import Factor
-from telephony.models import Verification
+from telephony.models import Attempt, Verification
+from telephony.notices import Notice
 
 
 def iso(ts: float) -> str:
@@ -50,9 +51,23 @@ def approval_view(a: Approval, now: float | None = None) -> dict[str, Any]:
         "created_at": iso(a.created_at), "expires_at": iso(a.expires_at),
         "responded_at": iso(a.responded_at) if a.responded_at is not None else None,
         "responded_via": a.responded_via,
-        "sends": [{"channel": str(s.channel), "provider": s.provider, "provider_id": s.provider_id,
-                   "status": str(s.status), "at": iso(s.at)} for s in a.attempts],
+        "sends": _sends(a.attempts),
     }  # fmt: skip
+
+
+def _sends(attempts: tuple[Attempt, ...]) -> list[dict[str, Any]]:
+    """An approval's or a notice's provider attempts, shaped as a verification's `sends`."""
+    return [{"channel": str(s.channel), "provider": s.provider, "provider_id": s.provider_id, "status": str(s.status),
+             "at": iso(s.at)} for s in attempts]  # fmt: skip
+
+
+def notice_view(n: Notice) -> dict[str, Any]:
+    """A notice as the contract shows it (never its text: the kind and locale say what it was)."""
+    return {
+        "id": n.id, "to": n.to, "kind": str(n.kind), "locale": n.locale, "status": str(n.status),
+        "created_at": iso(n.created_at), "sends": _sends(n.attempts),
+    }  # fmt: skip
+
 
 def factor_view(f: Factor) -> dict[str, Any]:
     """A TOTP factor as the contract shows it: never its secret (the creation's answer alone adds it)."""

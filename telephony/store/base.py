@@ -11,6 +11,7 @@ from telephony.factors import Factor, Judgement
 from telephony.lifecycle import CheckOutcome
 from telephony.limits import Admission, CheckPolicy, SendPlan, Write
 from telephony.models import Verification
+from telephony.notices import Notice
 from telephony.store.keys import KeyNames
 
 __all__ = ["OUTBOX_LIMIT", "CheckOutcome", "Store"]
@@ -139,6 +140,14 @@ class Store(Protocol):
     def approvals_for(self, e164: str) -> list[Approval]:
         """The number's approvals still kept (pending, answered or expired within `KEPT_AFTER`), by
         expiry: an SMS reply answers the pending one it names, or hears that it was answered."""
+
+    # --- notices (telephony/notices.py); created by `admit` with a CreateNotice -------------------
+
+    def notice_get(self, notice_id: str) -> Notice | None:
+        """The notice, kept `notices.KEPT_FOR` seconds from its creation."""
+
+    def notice_save(self, n: Notice, previous: Notice, event: str | None = None) -> Notice | None:
+        """Compare-and-set, as `approval_save`: None when another change came first or it was forgotten."""
 
     # --- TOTP factors (telephony/factors.py) and their /v2 challenges ------------------------------
 

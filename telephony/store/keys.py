@@ -75,6 +75,11 @@ def approval(approval_id: str) -> str:
     return _key(tag_of(approval_id), "ap", approval_id[11:])
 
 
+def notice(notice_id: str) -> str:
+    """A notice: its id carries its number's tag, as a verification's does."""
+    return _key(tag_of(notice_id), "nt", notice_id[11:])
+
+
 def fails(tag: str) -> str:
     """Wrong codes per number of one tag, across all their verifications (a new code does not reset
     them): a hash of number name -> "count|until ms", named from a verification id's tag alone."""
@@ -194,11 +199,15 @@ class KeyNames:
         """`ap_` + the number's tag + 132 random bits, like a verification id."""
         return f"ap_{self.tag(e164)}{secrets.token_urlsafe(16)[:22]}"
 
+    def new_notice_id(self, e164: str) -> str:
+        """`nt_` + the number's tag + 132 random bits, like a verification id."""
+        return f"nt_{self.tag(e164)}{secrets.token_urlsafe(16)[:22]}"
+
     def opt_out(self, e164: str, key_index: int = 0) -> str:
         return _key(self.tag(e164, key_index), "o", self.number(e164, key_index))
 
     def number_limit(self, e164: str, window: int, kind: str = "s") -> str:
-        """Sends (`s`) or keyword replies (`r`) to a number in a window."""
+        """Sends (`s`), keyword replies (`r`) or notices (`t`) to a number in a window."""
         return _key(self.tag(e164), "l", f"{kind}{window}", self.number(e164))
 
     def prefix_limit(self, e164: str, window: int) -> str:

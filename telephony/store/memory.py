@@ -25,6 +25,7 @@ from telephony.limits import (
     CheckPolicy,
     Create,
     CreateApproval,
+    CreateNotice,
     Outcome,
     Pumping,
     Rule,
@@ -34,10 +35,12 @@ from telephony.limits import (
     buckets,
 )  # fmt: skip
 from telephony.models import Verification, tag_of
+from telephony.notices import Notice
 from telephony.store import keys
 from telephony.store.approval_record import from_approval_record, to_approval_record
 from telephony.store.base import EXPIRY_GRACE, OUTBOX_LIMIT, OutboxEntry, Targets
 from telephony.store.keys import KeyNames
+from telephony.store.notice_record import from_notice_record, to_notice_record
 from telephony.store.record import from_record, to_record
 
 
@@ -58,6 +61,7 @@ class MemoryStore:
         # Lifecycle events, as the Redis store keeps them (store/redis.py): written with each change
         # into an outbox, moved into the log by collect_events, delivered from there.
         self._approvals: dict[str, dict[str, str]] = {}  # id -> record (store/approval_record.py)
+        self._notices: dict[str, dict[str, str]] = {}  # id -> record (store/notice_record.py)
         self._event_outbox: list[Event] = []
         self._expiries: list[tuple[float, str]] = []  # a heap of (expires at, id)
         self._log: dict[str, Event] = {}  # event id -> event, in the order logged
@@ -127,6 +131,8 @@ class MemoryStore:
                     self._counters[self.names.pump_block(plan.number)] = (1, self._clock() + pump.cooloff)
             if isinstance(write, CreateApproval):
                 return Admission(Outcome.OK, approval=self._create_approval(write.approval))
+            if isinstance(write, CreateNotice):
+                return Admission(Outcome.OK, notice=self._create_notice(write.notice))
             if isinstance(write, Create):
                 return Admission(Outcome.OK, verification=self._create(write.verification))
             if isinstance(write, Save):
@@ -332,19 +338,49 @@ class MemoryStore:
 
     def approval_save(self, a: Approval, previous: Approval, event: str | None = None) -> Approval | None:
         with self._lock:
-            record = self._approval(a.id)
-            if record is None or int(record["v"]) != a.version or int(record["e"]) / 1000 <= self._clock():
-                return None
+            self._approval(a.id)  # forgets it once past KEPT_AFTER
             saved = a.with_changes(version=a.version + 1)
-            self._approvals[a.id] = to_approval_record(saved)
-            if event:
-                self._emit(self._approvals[a.id], a.id, event)
-            return saved
+            written = self._compare_and_set(self._approvals, a.id, a.version, to_approval_record(saved), event)
+            return saved if written else None
+
+    def _compare_and_set(
+        self, table: dict[str, dict[str, str]], resource: str, version: int, record: dict[str, str], event: str | None
+    ) -> bool:
+        """save.lua's twin: write `record` only over `version`, never once expired, with its event."""
+        current = table.get(resource)
+        if current is None or int(current["v"]) != version or int(current["e"]) / 1000 <= self._clock():
+            return False
+        table[resource] = record
+        if event:
+            self._emit(record, resource, event)
+        return True
 
     def approvals_for(self, e164: str) -> list[Approval]:
         with self._lock:
             kept = [i for i, r in self._approvals.items() if r["t"] == e164 and self._approval(i) is not None]
             return sorted((from_approval_record(self._approvals[i], i) for i in kept), key=lambda a: a.expires_at)
+
+    # --- notices -------------------------------------------------------------------------------
+
+    def _create_notice(self, n: Notice) -> Notice:
+        now = round(self._clock(), 3)
+        n = n.with_changes(created_at=now, expires_at=now + round(n.expires_at - n.created_at, 3))
+        self._notices[n.id] = to_notice_record(n)
+        return n
+
+    def notice_get(self, notice_id: str) -> Notice | None:
+        with self._lock:
+            record = self._notices.get(notice_id)
+            if record is not None and int(record["e"]) / 1000 <= self._clock():
+                del self._notices[notice_id]
+                return None
+            return from_notice_record(record, notice_id) if record else None
+
+    def notice_save(self, n: Notice, previous: Notice, event: str | None = None) -> Notice | None:
+        with self._lock:
+            saved = n.with_changes(version=n.version + 1)
+            written = self._compare_and_set(self._notices, n.id, n.version, to_notice_record(saved), event)
+            return saved if written else None
 
     # --- TOTP factors and their /v2 challenges ---------------------------------------------------
 

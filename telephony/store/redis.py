@@ -14,6 +14,7 @@ Keys (named in store/keys.py; `<n>` and `<q>` are keyed names of a number and of
   otp:{<kind>:<name>}:lim:<window>  counter, sends per client IP, API key or country
   otp:{tag}:ev              list, events written with the tag's changes (the outbox), until logged
   otp:{tag}:x               sorted set, the tag's verification ids by expiry (for expiry events)
+  otp:{tag}:nt:<id's random part>  hash, one notice (`store/notice_record.py`), PEXPIREAT when forgotten
   otp:{tag}:tf:<id's random part>  hash, one TOTP factor (telephony/factors.py); `tag` is its identity's
   otp:{tag}:fi:<identity name>     sorted set, the identity's factor ids by creation
   otp:{tag}:yc:<SID's random part> string, a /v2 challenge (JSON), kept a day past its expiry
@@ -47,13 +48,26 @@ from telephony.errors import StoreUnavailable
 from telephony.eventlog import RETENTION, Claim, Delivery, Event
 from telephony.factors import MAX_WRONG, WRONG_WINDOW, Factor, Judgement, Verdict
 from telephony.lifecycle import CheckOutcome
-from telephony.limits import Admission, CheckPolicy, Create, CreateApproval, Outcome, Rule, Save, SendPlan, Write
+from telephony.limits import (
+    Admission,
+    CheckPolicy,
+    Create,
+    CreateApproval,
+    CreateNotice,
+    Outcome,
+    Rule,
+    Save,
+    SendPlan,
+    Write,
+)  # fmt: skip
 from telephony.models import Verification, tag_of
+from telephony.notices import Notice
 from telephony.store import keys
 from telephony.store.approval_record import from_approval_record, to_approval_record
 from telephony.store.base import EXPIRY_GRACE, OUTBOX_LIMIT, OutboxEntry, Targets
 from telephony.store.connect import connect
 from telephony.store.keys import KeyNames
+from telephony.store.notice_record import from_notice_record, to_notice_record
 from telephony.store.record import from_record, to_record
 
 log = logging.getLogger(__name__)
@@ -63,7 +77,8 @@ CLOCK_SYNC = 30.0  # seconds between readings of the server's clock (the local o
 SWEEP_EVERY = 60.0  # seconds between the worker's scans for outboxes and expiries no hint named
 
 _READS = frozenset({"get", "latest_for", "opted_out", "outbox_list", "doc_get", "doc_list", "list_events",
-                    "approval_get", "approvals_for", "factor_get", "factor_list", "challenge_get", "challenge_list"})
+                    "approval_get", "approvals_for", "notice_get", "factor_get", "factor_list", "challenge_get",
+                    "challenge_list"})
 
 
 def _load_scripts() -> dict[str, str]:
@@ -255,6 +270,12 @@ class RedisStore:
             cfg.update(mode="create", ttl=ttl, id=approval.id, grace=KEPT_AFTER * 1000, index=True)
             record = to_approval_record(approval)
             fields = [item for k, val in record.items() if k not in ("c", "e") for item in (k, val)]
+        elif isinstance(write, CreateNotice):
+            notice = write.notice
+            number_keys.append(keys.notice(notice.id))  # no pointer, no expiry event: a notice is only read
+            ttl = round((notice.expires_at - notice.created_at) * 1000)
+            cfg.update(mode="create", ttl=ttl, id=notice.id, grace=0, alone=True)
+            fields = [item for k, val in to_notice_record(notice).items() if k not in ("c", "e") for item in (k, val)]
         elif isinstance(write, Save):
             number_keys.append(keys.verification(write.verification.id))
             cfg.update(mode="save", version=str(write.verification.version))
@@ -268,6 +289,10 @@ class RedisStore:
             made = write.approval.with_changes(created_at=created_ms / 1000, expires_at=expires_ms / 1000)
             self._hint(tag_of(made.id), expires_ms)
             return Admission(Outcome.OK, approval=made)
+        if isinstance(write, CreateNotice):
+            created_ms, expires_ms = (int(t) for t in times)
+            return Admission(Outcome.OK, notice=write.notice.with_changes(created_at=created_ms / 1000,
+                                                                          expires_at=expires_ms / 1000))  # fmt: skip
         if isinstance(write, Create):
             created_ms, expires_ms = (int(t) for t in times)
             stored = write.verification.with_changes(created_at=created_ms / 1000, expires_at=expires_ms / 1000)
@@ -430,14 +455,21 @@ class RedisStore:
     @_fail_closed
     def approval_save(self, a: Approval, previous: Approval, event: str | None = None) -> Approval | None:
         saved = a.with_changes(version=a.version + 1)
-        before = to_approval_record(previous)
-        fields = [item for k, val in to_approval_record(saved).items() if before.get(k) != val for item in (k, val)]
-        tag = tag_of(a.id)
-        if not self._run("save", [keys.approval(a.id), keys.outbox(tag)], [str(a.version), event or "", a.id, *fields]):
-            return None
+        changed = self._compare_and_set(keys.approval(a.id), a.id, a.version, to_approval_record(previous),
+                                        to_approval_record(saved), event)  # fmt: skip
+        return saved if changed else None
+
+    def _compare_and_set(
+        self, key: str, resource: str, version: int, before: dict[str, str], after: dict[str, str], event: str | None
+    ) -> bool:
+        """save.lua on a record's changed fields, with the event the change makes (then hinted to the worker)."""
+        fields = [item for k, val in after.items() if before.get(k) != val for item in (k, val)]
+        tag = tag_of(resource)
+        if not self._run("save", [key, keys.outbox(tag)], [str(version), event or "", resource, *fields]):
+            return False
         if event:
             self._hint(tag, 0)
-        return saved
+        return True
 
     @_fail_closed
     def approvals_for(self, e164: str) -> list[Approval]:
@@ -449,6 +481,20 @@ class RedisStore:
         for approval_id in ids:
             pipe.hgetall(keys.approval(approval_id))
         return [from_approval_record(r, i) for i, r in zip(ids, pipe.execute(), strict=True) if r]
+
+    # --- notices -------------------------------------------------------------------------------
+
+    @_fail_closed
+    def notice_get(self, notice_id: str) -> Notice | None:
+        record = cast(dict[str, str], self._redis.hgetall(keys.notice(notice_id)))
+        return from_notice_record(record, notice_id) if record else None
+
+    @_fail_closed
+    def notice_save(self, n: Notice, previous: Notice, event: str | None = None) -> Notice | None:
+        saved = n.with_changes(version=n.version + 1)
+        changed = self._compare_and_set(keys.notice(n.id), n.id, n.version, to_notice_record(previous),
+                                        to_notice_record(saved), event)  # fmt: skip
+        return saved if changed else None
 
     # --- TOTP factors and their /v2 challenges ---------------------------------------------------
 

@@ -6,13 +6,14 @@
 -- Twin: telephony/store/memory.py `admit` (the pumping rule itself: limits.Pumping.tripped).
 -- KEYS: [1] opt-out, [2] the prefix's pumping block, [3 .. 2+L] one counter per limit, then the
 -- tag's SMS-pumping statistics (when on: a hash, "<prefix name>:s<bucket>" -> sends, ":a" approvals),
--- then the verification (or approval) and (a start) the number's newest (an approval: the number's
+-- then the verification (approval, notice) and (a start) the number's newest (an approval: the number's
 -- approvals, a sorted set by expiry) and its tag's pending expiries (a sorted set of ids by expiry,
 -- for the worker's `verification.expired` and `approval.expired` events).
 -- ARGV[1]: JSON {check_opt_out: 1 for an SMS, opted_out_before: 1 when opted out under an older key,
 -- limits: [[count, window ms]...], pump: {prefix, min_sends, min_ratio, window, cooloff} (ms; absent
 -- when off), mode: 'create' | 'save' | 'none', ttl: ms (create), grace: ms the record outlives its
--- expiry, for its expiry event (create), id (create), index: true for an approval (create),
+-- expiry, for its expiry event (create), id (create), index: true for an approval (create), alone:
+-- true for a notice (create: the record only, no pointer and no expiry event),
 -- version (save)};
 -- ARGV[2...]: the record's fields (create: all but `c` and `e`, which are set here; save: the changed ones).
 local cfg = cjson.decode(ARGV[1])
@@ -70,6 +71,7 @@ if cfg.mode == 'create' then
   local expires = now + cfg.ttl
   redis.call('HSET', vkey, 'c', now, 'e', expires, unpack(ARGV, 2))
   redis.call('PEXPIREAT', vkey, expires + cfg.grace)
+  if cfg.alone then return {'ok', 0, now, expires} end
   if cfg.index then  -- an approval: its number's set of them, by expiry (an SMS reply looks there)
     redis.call('ZADD', KEYS[#KEYS - 1], expires, cfg.id)
     redis.call('ZREMRANGEBYSCORE', KEYS[#KEYS - 1], '-inf', now - cfg.grace)
