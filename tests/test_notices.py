@@ -3,6 +3,7 @@ the pure transition rules (provider failures and receipts: tests/providers/test_
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
@@ -152,3 +153,12 @@ def test_a_refusal_fails_over_then_fails_when_no_provider_is_left() -> None:
     last = step(moved.notice, SendFailed(1, "down too"))
     assert last.notice.status == NoticeStatus.FAILED and last.event == "notice.failed"
     assert step(last.notice, SendResult(1, status=SendStatus.DELIVERED)).notice.status == NoticeStatus.FAILED
+
+
+def test_the_cli_sends_a_notice(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["otp", "notice", NUMBER, "phone_changed", "--locale", "it"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output[result.output.index("{") :])
+    assert (shown["kind"], shown["locale"], shown["status"]) == ("phone_changed", "it", "sent")
+    refused = app.test_cli_runner().invoke(args=["otp", "notice", NUMBER, "nonsense"])
+    assert refused.exit_code == 2
