@@ -17,17 +17,18 @@ from telephony import services
 from telephony.delivery import Deliverer
 from telephony.errors import InvalidPhone, InvalidRequest, ServiceError, StoreUnavailable
 from telephony.eventlog import Delivery, Event
+from telephony.notice_service import KINDS
 from telephony.providers import SPECS
 from telephony.service import VerificationService
 from telephony.store import Store
 from telephony.urls import answer_url, inbound_sms_url
 from webhooks import qr
-from webhooks.context import approvals, factors, service
+from webhooks.context import approvals, factors, notices, service
 from webhooks.demo import number_hint
 from webhooks.event_views import EventPayloads
 from webhooks.metrics import share_across_processes
 from webhooks.simulate import simulate, spoken
-from webhooks.views import iso, verification_view
+from webhooks.views import iso, notice_view, verification_view
 
 otp = AppGroup("otp", help="Phone verification commands.")
 otp.add_command(simulate)
@@ -382,3 +383,21 @@ def totp_check(factor_id: str, code: str) -> None:
         return
     click.echo(f"wrong code (or one already used); the factor is {f.status}")
     raise SystemExit(1)
+
+
+# --- notices (/v1/notices) -----------------------------------------------------------------------
+
+
+@otp.command("notice")
+@click.argument("number")
+@click.argument("kind", type=click.Choice([str(k) for k in KINDS]))
+@click.option("--locale", default=None, help="en, es, fr, de, pt or it (default: from the number's country).")
+def notice(number: str, kind: str, locale: str | None) -> None:
+    """Send NUMBER a notice of KIND and print it as the API would (exit status 1 when it failed)."""
+    try:
+        n = notices().send(number, kind, locale)
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo(json.dumps(notice_view(n), indent=2))
+    if n.status == "failed":
+        raise SystemExit(1)
