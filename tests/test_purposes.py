@@ -93,3 +93,17 @@ def test_test_numbers_are_checked_at_start_up(make_app: Callable[..., Flask]) ->
     for bad in ("5005550006=123456", f"{TEST_NUMBER}=12", f"{TEST_NUMBER}"):
         with pytest.raises(ConfigError, match="OTP_TEST_NUMBERS"):
             make_app(OTP_TEST_NUMBERS=bad)
+
+
+def test_production_says_at_start_up_how_many_test_numbers_are_set(caplog: pytest.LogCaptureFixture) -> None:
+    from app import create_app
+    from telephony.store import MemoryStore
+    from tests.conftest import TWILIO
+
+    config = {"APP_ENV": "production", "SECRET_KEY": "s" * 32, "API_KEYS": "k" * 32, "OTP_PROVIDER": "twilio",
+              "PUBLIC_BASE_URL": "https://verify.example.com", "REDIS_URL": "redis://127.0.0.1:1/0", **TWILIO,
+              "OTP_TEST_NUMBERS": "+14155550190=123456,+14155550191=654321"}  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="telephony"):
+        create_app(config, store=MemoryStore())
+    assert "event=test_numbers.configured count=2" in caplog.text
+    assert "123456" not in caplog.text and "+14155550190" not in caplog.text  # how many, not which
