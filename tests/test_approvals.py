@@ -116,9 +116,9 @@ def test_cancel_once_then_409_and_one_event(app: Flask) -> None:
     assert events(client) == [("approval.canceled", a["id"])]
 
 
-def test_expiry_shows_at_once_and_the_worker_writes_one_event(app: Flask, clock, store_kind: str) -> None:
-    if store_kind != "memory":
-        pytest.skip("30 s at least on Redis's own clock: the store contract test below covers it there")
+# Memory only: 30 s at least on Redis's own clock; the store test below covers Redis.
+@pytest.mark.parametrize("store_kind", ["memory"], indirect=True)
+def test_expiry_shows_at_once_and_the_worker_writes_one_event(app: Flask, clock) -> None:
     client = app.test_client()
     a = client.post("/v1/approvals", json={**REQUEST, "expires_in": 30}).get_json()
     clock.advance(31)
