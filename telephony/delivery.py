@@ -30,7 +30,10 @@ from telephony.events import event
 from telephony.outbound import TIMEOUT, WebhookSigner, session
 from telephony.store import Store
 
-WORKERS = 8  # deliveries attempted at once by one worker process
+WORKERS = 8  # deliveries attempted at once by one worker process, and claimed at once
+# The longest an attempt can take (requests' timeout is per connect and per read), with a margin: an
+# attempt that could not finish inside its lease is not started (another worker will take it).
+ATTEMPT_MAX = 2 * TIMEOUT + 5
 
 
 class Payloads(Protocol):
@@ -74,18 +77,22 @@ class Deliverer:
                     found.append(doc["sid"])
         return found
 
-    def run_once(self, limit: int = 50) -> int:
-        """Log new events, then attempt the due deliveries (up to `limit`); how many were attempted."""
+    def run_once(self, limit: int = WORKERS) -> int:
+        """Log new events, then attempt the due deliveries; how many were attempted.
+
+        No more are claimed than the pool attempts at once (`limit` at most WORKERS): every claim
+        starts right away, well inside its lease, so no other worker can take one still to be sent."""
         for e in self.store.collect_events(self.targets):
             event("event.created", type=e.type, resource=e.resource, event_id=e.id)
-        claims = self.store.claim_deliveries(LEASE, limit)
+        claimed_at = time.monotonic()
+        claims = self.store.claim_deliveries(LEASE, min(limit, WORKERS))
         jobs = []
         for claim in claims:
             prepared = self._prepare(claim)  # here, not in the pool: the payloads may need the app
             if isinstance(prepared, Delivery):
                 self._finish(claim, prepared)
             else:
-                jobs.append(self._pool.submit(self._attempt, claim, prepared))
+                jobs.append(self._pool.submit(self._attempt, claim, prepared, claimed_at))
         for job in jobs:
             job.result()
         return len(claims)
@@ -116,7 +123,10 @@ class Deliverer:
                    "I-Twilio-Idempotency-Token": e.id}  # fmt: skip
         return Request(url, urlencode(params).encode(), headers, lambda ts: {})
 
-    def _attempt(self, claim: Claim, req: Request) -> None:
+    def _attempt(self, claim: Claim, req: Request, claimed_at: float) -> None:
+        if time.monotonic() - claimed_at > LEASE - ATTEMPT_MAX:
+            event("event.lease_short", event_id=claim.event.id, target=claim.target or "main")
+            return  # it might outlast its lease and meet another worker's attempt: let the lease lapse
         status: int | None = None
         error, retry_after = "", None
         headers = {**req.headers, **req.sign(int(time.time())), "User-Agent": "otp-verify-webhooks/1"}

@@ -72,6 +72,7 @@ class Receiver:
     url: str = ""
     hits: list[Hit] = field(default_factory=list)
     answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    delay: float = 0.0  # seconds each answer takes (a slow receiver)
 
     def at(self, path: str) -> list[Hit]:
         return [h for h in self.hits if h.path == path]
@@ -85,6 +86,7 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            time.sleep(rec.delay)
             with lock:
                 rec.hits.append(Hit(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 status, headers = rec.answers.pop(0) if rec.answers and self.path == "/hook" else (200, {})
@@ -567,3 +569,63 @@ def test_production_refuses_v2_webhooks_to_private_addresses() -> None:
     public = client.post(f"/v2/Services/{va}/Webhooks", headers=auth,
                          data={"FriendlyName": "x", "EventTypes": "*", "WebhookUrl": "https://8.8.8.8/hook"})  # fmt: skip
     assert public.status_code == 201
+
+
+def test_an_expiry_is_an_event_even_when_no_worker_ran_past_the_grace(
+    events_app, receiver: Receiver, clock, store_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker down longer than the record outlives its expiry: the stub written at the start makes
+    the event; a verification approved meanwhile gets none (its final status took it off)."""
+    monkeypatch.setattr("telephony.store.redis.EXPIRY_GRACE", 1)  # stands for the 15 minutes
+    monkeypatch.setattr("telephony.store.memory.EXPIRY_GRACE", 1)
+    app = events_app(OTP_TTL="1")
+    client = app.test_client()
+    expiring = start(client)
+    approved = start(client, "+14155550101")
+    client.post(f"/v1/verifications/{approved['id']}/check", json={"code": newest_code(client, "+14155550101")})
+    clock.advance(3)
+    time.sleep(2.2 if store_kind != "memory" else 0)  # Redis forgets the record on its own clock
+    assert client.get(f"/v1/verifications/{expiring['id']}").status_code == 404  # (the memory store drops it here)
+    if store_kind != "memory":
+        assert not redis.Redis.from_url(app.extensions["verification"].settings.redis_url).exists(
+            f"otp:{{{expiring['id'][3:11]}}}:v:{expiring['id'][11:]}")  # fmt: skip
+    work_until(app, lambda: len(receiver.at("/hook")) >= 2)
+    work(app, rounds=2)
+    kinds = sorted((h.verified()["type"], h.verified()["data"]["id"]) for h in receiver.at("/hook"))
+    assert kinds == [("verification.approved", approved["id"]), ("verification.expired", expiring["id"])]
+    assert next(h.verified() for h in receiver.at("/hook") if "expired" in h.verified()["type"])["data"]["status"] == "expired"
+
+
+@pytest.mark.redis
+def test_two_workers_never_send_one_event_at_once_to_a_slow_receiver(
+    redis_url: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each worker claims only what it sends at once, inside the lease: a receiver slow enough that a
+    backlog would outlast the lease still gets each event once (the lease scaled down: 1 s for 60)."""
+    monkeypatch.setattr("telephony.delivery.LEASE", 1.0)
+    monkeypatch.setattr("telephony.delivery.ATTEMPT_MAX", 0.5)
+    receiver.delay = 0.4
+    config = {**BASE_CONFIG, **LIMITS_OFF, "REDIS_URL": redis_url, "WEBHOOK_URL": receiver.url,
+              "WEBHOOK_SECRET": SECRET, "WEBHOOK_RETRY_SCHEDULE": "3000"}  # fmt: skip
+    web, worker_a, worker_b = create_app(config), create_app(config), create_app(config)
+    client = web.test_client()
+    for i in range(40):
+        canceled(client, f"+1415555{i:04d}")
+    stop = threading.Event()
+
+    def run(app: Flask) -> None:
+        while not stop.is_set():
+            work(app)
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in (worker_a, worker_b)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len({h.headers["webhook-id"] for h in receiver.at("/hook")}) < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join()
+    ids = [h.headers["webhook-id"] for h in receiver.at("/hook")]
+    assert len(set(ids)) == 40 and len(ids) == 40, "an event was sent twice"

@@ -56,6 +56,12 @@ def outbox(tag: str) -> str:
     return _key(tag, "ev")
 
 
+def expiry_stubs(tag: str) -> str:
+    """A hash: id -> the record as it was created (JSON, nothing hidden), for an expiry event whose
+    record has already gone (a worker down longer than the grace). Removed with its expiry entry."""
+    return _key(tag, "xs")
+
+
 def expiries(tag: str) -> str:
     """A sorted set of the tag's verification ids by expiry (ms): the worker's expiry events."""
     return _key(tag, "x")

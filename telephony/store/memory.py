@@ -64,6 +64,7 @@ class MemoryStore:
         self._notices: dict[str, dict[str, str]] = {}  # id -> record (store/notice_record.py)
         self._event_outbox: list[Event] = []
         self._expiries: list[tuple[float, str]] = []  # a heap of (expires at, id)
+        self._stubs: dict[str, dict[str, str]] = {}  # id -> its record as created, until final or expired
         self._log: dict[str, Event] = {}  # event id -> event, in the order logged
         self._deliveries: dict[str, tuple[Delivery, str]] = {}  # key -> (delivery, lease token)
         self._due_deliveries: dict[str, float] = {}  # key -> when due (or its lease ends)
@@ -88,6 +89,7 @@ class MemoryStore:
     def _emit(self, record: dict[str, str], resource: str, event_type: str) -> None:
         """Write an event of `record` (as it is after the change) into the outbox: callers hold the lock."""
         shown = snapshot(record)
+        self._stubs.pop(resource, None)  # a final status: no expiry event follows (outbox_settled's twin)
         self._event_outbox.append(Event(event_id(resource, event_type), event_type, round(self._clock(), 3),
                                         resource, shown.get("g", ""), shown))  # fmt: skip
 
@@ -103,6 +105,7 @@ class MemoryStore:
             self._records[v.id]["q"] = self.names.prefix(v.to)
         self._latest[self.names.latest(v.to, scope=v.scope)] = (v.id, v.expires_at)
         heapq.heappush(self._expiries, (v.expires_at, v.id))
+        self._stubs[v.id] = snapshot(self._records[v.id])
         return v
 
     # Counters: fixed windows that start at the first hit, as INCR + PEXPIRE do in Redis.
@@ -322,6 +325,7 @@ class MemoryStore:
         a = a.with_changes(created_at=now, expires_at=now + round(a.expires_at - a.created_at, 3))
         self._approvals[a.id] = to_approval_record(a)
         heapq.heappush(self._expiries, (a.expires_at, a.id))
+        self._stubs[a.id] = snapshot(self._approvals[a.id])
         return a
 
     def _approval(self, approval_id: str) -> dict[str, str] | None:
@@ -451,10 +455,14 @@ class MemoryStore:
                 _, vid = heapq.heappop(self._expiries)
                 approval = vid.startswith("ap_")
                 record = (self._approvals if approval else self._records).get(vid)
-                if record is not None and record["s"] == "pending" and int(record["e"]) / 1000 <= now:
-                    if approval:  # its status is `expired` from now on (drain.lua's twin)
-                        record.update(s="expired", v=str(int(record["v"]) + 1))
-                    self._emit(record, vid, "approval.expired" if approval else EXPIRED)
+                stub = self._stubs.pop(vid, None)
+                if record is None and stub is not None:  # gone before any worker ran (drain.lua's twin)
+                    record = {**stub, "s": "expired"} if approval else stub
+                elif record is None or record["s"] != "pending" or int(record["e"]) / 1000 > now:
+                    continue
+                elif approval:  # its status is `expired` from now on
+                    record.update(s="expired", v=str(int(record["v"]) + 1))
+                self._emit(record, vid, "approval.expired" if approval else EXPIRED)
             taken, self._event_outbox = self._event_outbox[:limit], self._event_outbox[limit:]
         fresh = [replace(e, targets=tuple(targets(e))) for e in taken if e.id not in self._log]  # reads docs: no lock
         with self._lock:

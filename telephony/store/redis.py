@@ -86,7 +86,7 @@ def _load_scripts() -> dict[str, str]:
     cannot include one another)."""
     lib = (LUA / "lib" / "outbox.lua").read_text()
     texts = {path.stem: path.read_text() for path in LUA.glob("*.lua")}
-    return {name: (lib + text if "outbox_emit(" in text else text) for name, text in texts.items()}
+    return {name: (lib + text if "outbox_" in text else text) for name, text in texts.items()}
 
 
 def _fail_closed(method: Callable[..., T]) -> Callable[..., T]:
@@ -174,7 +174,7 @@ class RedisStore:
         saved = v.with_changes(version=v.version + 1)
         tag = tag_of(v.id)
         args = [str(v.version), event or "", v.id, *_changed(saved, previous)]
-        if not self._run("save", [keys.verification(v.id), keys.outbox(tag)], args):
+        if not self._run("save", [keys.verification(v.id), *_outbox_keys(tag)], args):
             return None
         if event:
             self._hint(tag, 0)
@@ -194,7 +194,7 @@ class RedisStore:
             "id": verification_id,
         }
         tag = tag_of(verification_id)
-        script_keys = [keys.verification(verification_id), keys.fails(tag), keys.pump(tag), keys.outbox(tag)]
+        script_keys = [keys.verification(verification_id), keys.fails(tag), keys.pump(tag), *_outbox_keys(tag)]
         result = self._run("check", script_keys, [json.dumps(cfg), *candidate_macs])
         outcome = CheckOutcome(result[0])
         v = from_record(_pairs(result[1]), verification_id) if len(result) > 1 else None
@@ -255,7 +255,7 @@ class RedisStore:
         if isinstance(write, Create):
             create = write.verification
             number_keys += [keys.verification(create.id), names.latest(create.to, scope=create.scope)]
-            number_keys.append(keys.expiries(tag_of(create.id)))
+            number_keys += [keys.expiries(tag_of(create.id)), keys.expiry_stubs(tag_of(create.id))]
             ttl = round((create.expires_at - create.created_at) * 1000)
             cfg.update(mode="create", ttl=ttl, id=create.id, grace=EXPIRY_GRACE * 1000)
             record = {**to_record(create), "n": names.number(create.to)}
@@ -265,7 +265,7 @@ class RedisStore:
         elif isinstance(write, CreateApproval):
             approval = write.approval
             number_keys += [keys.approval(approval.id), names.approvals_of(approval.to)]
-            number_keys.append(keys.expiries(tag_of(approval.id)))
+            number_keys += [keys.expiries(tag_of(approval.id)), keys.expiry_stubs(tag_of(approval.id))]
             ttl = round((approval.expires_at - approval.created_at) * 1000)
             cfg.update(mode="create", ttl=ttl, id=approval.id, grace=KEPT_AFTER * 1000, index=True)
             record = to_approval_record(approval)
@@ -465,7 +465,7 @@ class RedisStore:
         """save.lua on a record's changed fields, with the event the change makes (then hinted to the worker)."""
         fields = [item for k, val in after.items() if before.get(k) != val for item in (k, val)]
         tag = tag_of(resource)
-        if not self._run("save", [key, keys.outbox(tag)], [str(version), event or "", resource, *fields]):
+        if not self._run("save", [key, *_outbox_keys(tag)], [str(version), event or "", resource, *fields]):
             return False
         if event:
             self._hint(tag, 0)
@@ -600,7 +600,7 @@ class RedisStore:
         for tag in cast(list[str], due):
             seen = self._redis.hget(keys.HINTS, tag)
             ids = cast(list[str], self._redis.zrangebyscore(keys.expiries(tag), "-inf", now_ms, start=0, num=100))
-            drain_keys = [keys.outbox(tag), keys.expiries(tag), *(_record_key(i) for i in ids)]
+            drain_keys = [keys.outbox(tag), keys.expiries(tag), keys.expiry_stubs(tag), *(_record_key(i) for i in ids)]
             entries, nxt = self._run("drain", drain_keys, [limit, *ids])
             events = [Event.from_json(text) for text in entries]
             events = [replace(e, targets=tuple(targets(e))) for e in events]
@@ -678,3 +678,9 @@ def _seconds(ms: int) -> int:
 def _record_key(resource_id: str) -> str:
     """The record of a verification or approval id (the worker's expiries hold both)."""
     return keys.approval(resource_id) if resource_id.startswith("ap_") else keys.verification(resource_id)
+
+
+def _outbox_keys(tag: str) -> list[str]:
+    """What a change that may make an event names besides its record: the tag's outbox, and its
+    expiries and their stubs (a final status takes the resource off them)."""
+    return [keys.outbox(tag), keys.expiries(tag), keys.expiry_stubs(tag)]

@@ -7,8 +7,8 @@
 -- KEYS: [1] opt-out, [2] the prefix's pumping block, [3 .. 2+L] one counter per limit, then the
 -- tag's SMS-pumping statistics (when on: a hash, "<prefix name>:s<bucket>" -> sends, ":a" approvals),
 -- then the verification (approval, notice) and (a start) the number's newest (an approval: the number's
--- approvals, a sorted set by expiry) and its tag's pending expiries (a sorted set of ids by expiry,
--- for the worker's `verification.expired` and `approval.expired` events).
+-- approvals, a sorted set by expiry), its tag's pending expiries (a sorted set of ids by expiry,
+-- for the worker's `verification.expired` and `approval.expired` events) and their stubs (a hash).
 -- ARGV[1]: JSON {check_opt_out: 1 for an SMS, opted_out_before: 1 when opted out under an older key,
 -- limits: [[count, window ms]...], pump: {prefix, min_sends, min_ratio, window, cooloff} (ms; absent
 -- when off), mode: 'create' | 'save' | 'none', ttl: ms (create), grace: ms the record outlives its
@@ -72,16 +72,19 @@ if cfg.mode == 'create' then
   redis.call('HSET', vkey, 'c', now, 'e', expires, unpack(ARGV, 2))
   redis.call('PEXPIREAT', vkey, expires + cfg.grace)
   if cfg.alone then return {'ok', 0, now, expires} end
+  local pointer, expiries, stubs = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
   if cfg.index then  -- an approval: its number's set of them, by expiry (an SMS reply looks there)
-    redis.call('ZADD', KEYS[#KEYS - 1], expires, cfg.id)
-    redis.call('ZREMRANGEBYSCORE', KEYS[#KEYS - 1], '-inf', now - cfg.grace)
-    redis.call('PEXPIREAT', KEYS[#KEYS - 1], math.max(expires + cfg.grace, redis.call('PEXPIRETIME', KEYS[#KEYS - 1])))
+    redis.call('ZADD', pointer, expires, cfg.id)
+    redis.call('ZREMRANGEBYSCORE', pointer, '-inf', now - cfg.grace)
+    redis.call('PEXPIREAT', pointer, math.max(expires + cfg.grace, redis.call('PEXPIRETIME', pointer)))
   else
-    redis.call('SET', KEYS[#KEYS - 1], cfg.id, 'PXAT', expires)
+    redis.call('SET', pointer, cfg.id, 'PXAT', expires)
   end
-  redis.call('ZADD', KEYS[#KEYS], expires, cfg.id)
-  -- The worker drains it; without one it still goes once its newest entry is past the grace.
-  if redis.call('PTTL', KEYS[#KEYS]) < cfg.ttl + cfg.grace then redis.call('PEXPIRE', KEYS[#KEYS], cfg.ttl + cfg.grace) end
+  redis.call('ZADD', expiries, expires, cfg.id)
+  -- Its stub lets the worker write the expiry event even after the record has gone (drain.lua).
+  redis.call('HSET', stubs, cfg.id, cjson.encode(outbox_record(vkey, {})))
+  -- The worker drains both; without one they still go, three days after the newest entry.
+  for _, key in ipairs({expiries, stubs}) do redis.call('PEXPIRE', key, expires - now + 259200000) end
   return {'ok', 0, now, expires}
 elseif cfg.mode == 'save' then
   redis.call('HSET', vkey, unpack(ARGV, 2))

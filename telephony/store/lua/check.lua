@@ -7,7 +7,7 @@
 -- Twin: telephony/lifecycle.py `apply_check` (the memory store); the store contract tests hold both.
 -- KEYS: [1] the verification, [2] its tag's wrong-code counts (a hash: number name -> "count|until
 -- ms"), [3] its tag's SMS-pumping statistics (a hash: "<prefix name>:a<bucket>" -> approvals), [4]
--- its tag's event outbox (a list).
+-- its tag's event outbox (a list), [5] and [6] its tag's expiries and their stubs.
 -- All three are named from the verification id alone (store/keys.py), so a check is one round trip.
 -- ARGV[1]: JSON {fails_allowed: wrong codes allowed per number (0: unlimited), fails_window: their
 -- window (ms), pump_window: SMS-pumping bucket length (ms, 0: off), service: the /v2 service SID the
@@ -50,6 +50,7 @@ elseif matched == 1 then
   outcome = 'approved'
   local changes = {s = 'approved', v = tostring(tonumber(h[8]) + 1)}
   outbox_emit(KEYS[4], KEYS[1], cfg.id, 'verification.approved', now, changes)
+  outbox_settled(KEYS[5], KEYS[6], cfg.id)
   redis.call('HSET', KEYS[1], 's', 'approved')
   if number then redis.call('HDEL', KEYS[2], number) end
   if cfg.pump_window > 0 and h[5] then
@@ -63,6 +64,7 @@ else
   if left == 0 then
     local changes = {s = 'max_attempts_reached', k = '0', v = tostring(tonumber(h[8]) + 1)}
     outbox_emit(KEYS[4], KEYS[1], cfg.id, 'verification.max_attempts_reached', now, changes)
+    outbox_settled(KEYS[5], KEYS[6], cfg.id)
   end
   redis.call('HSET', KEYS[1], 'k', left)
   if left == 0 then redis.call('HSET', KEYS[1], 's', 'max_attempts_reached') end
