@@ -28,6 +28,7 @@ class CheckOutcome(StrEnum):
     MAX_ATTEMPTS = "max_attempts"
     MISSING = "missing"
     LOCKED = "locked"  # too many wrong codes for this number lately, across its verifications
+    OTHER_PURPOSE = "other_purpose"  # the check named another purpose: no code of it passes, none is spent
 
 
 # --- per-send statuses -----------------------------------------------------------------------

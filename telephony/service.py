@@ -405,6 +405,9 @@ class VerificationService:
             raise NotPending(f"The verification is {v.status}.")
         if outcome is CheckOutcome.MAX_ATTEMPTS:
             raise MaxAttempts("Too many wrong codes; start a new verification.")
+        if outcome is CheckOutcome.OTHER_PURPOSE:  # a signup code in a reset check: not valid, whatever it is
+            event("verification.checked", v, valid=False, reason="other_purpose")
+            return v, False
         event("verification.checked", v, valid=outcome is CheckOutcome.APPROVED, checks_left=v.checks_left)
         return v, outcome is CheckOutcome.APPROVED
 

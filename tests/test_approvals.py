@@ -28,12 +28,11 @@ from telephony.approvals import (
     parse_reply,
     step,
 )
-from telephony.delivery import Deliverer
 from telephony.errors import NotPending
 from telephony.limits import CreateApproval, SendPlan
 from telephony.models import Channel, SendStatus
 from telephony.store.redis import RedisStore
-from webhooks.event_views import EventPayloads
+from tests.test_events import work
 
 REQUEST = {"to": NUMBER, "message": "Sign in to Acme from Chrome on Windows", "details": {"Location": "Paris, FR"},
            "hidden_details": {"session": "s_123"}}  # fmt: skip
@@ -42,14 +41,6 @@ REQUEST = {"to": NUMBER, "message": "Sign in to Acme from Chrome on Windows", "d
 @pytest.fixture
 def app(make_app: Callable[..., Flask]) -> Flask:
     return make_app(**LIMITS_OFF)
-
-
-def work(app: Flask) -> None:
-    verification = app.extensions["verification"]
-    deliverer = Deliverer(verification.settings, verification.store, EventPayloads())
-    with app.app_context():
-        deliverer.run_once()
-    deliverer.close()
 
 
 def events(client) -> list[tuple[str, str]]:

@@ -12,12 +12,11 @@ from conftest import LIMITS_OFF, NUMBER
 from flask import Flask
 
 from telephony.approvals import SendResult, first_attempt
-from telephony.delivery import Deliverer
 from telephony.models import Channel, SendStatus
 from telephony.notice_wording import NOTICE_WORDING, notice_sms
 from telephony.notices import Notice, NoticeKind, NoticeStatus, SendFailed, step
 from telephony.wording import LOCALES
-from webhooks.event_views import EventPayloads
+from tests.test_events import work
 
 REQUEST = {"to": NUMBER, "kind": "password_changed", "locale": "en"}
 
@@ -25,14 +24,6 @@ REQUEST = {"to": NUMBER, "kind": "password_changed", "locale": "en"}
 @pytest.fixture
 def app(make_app: Callable[..., Flask]) -> Flask:
     return make_app(OTP_BRAND="Acme", **LIMITS_OFF)
-
-
-def work(app: Flask) -> None:
-    verification = app.extensions["verification"]
-    deliverer = Deliverer(verification.settings, verification.store, EventPayloads())
-    with app.app_context():
-        deliverer.run_once()
-    deliverer.close()
 
 
 def events(client) -> list[tuple[str, str, str]]:

@@ -43,9 +43,10 @@ def test_each_purpose_has_its_own_pending_verification_and_code(make_app: Callab
     # A signup code never passes a reset check: by number (the reset's own verification is checked)…
     wrong = client.post("/v1/verification-checks", json={"to": NUMBER, "code": signup_code, "purpose": "password_reset"})
     assert wrong.status_code == 200 and wrong.get_json()["valid"] is False and wrong.get_json()["id"] == reset["id"]
-    # …nor by id when the check names the purpose it expects.
+    # …nor by id when the check names the purpose it expects (and no check is spent on it).
     by_id = client.post(f"/v1/verifications/{signup['id']}/check", json={"code": signup_code, "purpose": "password_reset"})
-    assert by_id.status_code == 404
+    assert by_id.status_code == 200 and by_id.get_json()["valid"] is False
+    assert by_id.get_json()["status"] == "pending" and by_id.get_json()["checks_left"] == signup["checks_left"]
     # A check by number without a purpose looks at login's: there is none.
     assert client.post("/v1/verification-checks", json={"to": NUMBER, "code": signup_code}).status_code == 404
     right = client.post("/v1/verification-checks", json={"to": NUMBER, "code": reset_code, "purpose": "password_reset"})

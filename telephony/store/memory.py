@@ -222,7 +222,7 @@ class MemoryStore:
             if policy and policy.service is not None and current.service != policy.service:
                 return CheckOutcome.MISSING, None
             if policy and policy.purpose is not None and current.purpose != policy.purpose:
-                return CheckOutcome.MISSING, None
+                return CheckOutcome.OTHER_PURPOSE, current
             fails = policy.fails if policy else None
             fails_key = f"{keys.fails(self.names.tag(current.to))}:{self.names.number(current.to)}"
             if fails and current.pending and self._value(fails_key)[0] >= fails.limit:

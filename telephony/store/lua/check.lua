@@ -18,7 +18,9 @@ local cfg = cjson.decode(ARGV[1])
 local h = redis.call('HMGET', KEYS[1], 's', 'k', 'h', 'n', 'q', 'e', 'g', 'v', 'u')
 if not h[1] then return {'missing'} end
 if cfg.service ~= false and (h[7] or '') ~= cfg.service then return {'missing'} end
-if cfg.purpose ~= false and (h[9] or 'login') ~= cfg.purpose then return {'missing'} end
+if cfg.purpose ~= false and (h[9] or 'login') ~= cfg.purpose then
+  return {'other_purpose', redis.call('HGETALL', KEYS[1])}  -- never passes; spends nothing
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if now >= tonumber(h[6]) then return {'missing'} end
