@@ -29,14 +29,13 @@ from telephony.approvals import (
     first_attempt,
     step,
 )
-from telephony.errors import InvalidRequest, NotFound, ProviderError, ProviderFailed, StoreUnavailable
+from telephony.errors import InvalidRequest, NotFound, ProviderFailed, StoreUnavailable
 from telephony.events import event
 from telephony.limits import CreateApproval, Origin, Rule, SendPlan
 from telephony.models import Attempt, Channel, SendStatus
 from telephony.phone import mask
 from telephony.providers import StatusReport
 from telephony.service import SAVE_RETRIES, VerificationService
-from telephony.urls import answer_url, status_url
 from telephony.wording import LOCALES, locale_for
 
 MESSAGE_MAX, DETAILS_MAX, DETAIL_KEY_MAX, DETAIL_VALUE_MAX, HIDDEN_MAX = 160, 10, 20, 64, 1024
@@ -186,32 +185,20 @@ class ApprovalService:
     def _deliver(self, a: Approval, index: int) -> Approval:
         """Send attempt `index`, failing over along the channel's providers as codes do."""
         attempt = a.attempts[index]
-        provider = self.codes.providers[attempt.provider]
-        base = self.settings.public_base_url
-        try:
-            if attempt.channel == Channel.SMS:
-                body = approval_sms(a.locale, brand=a.brand or self.settings.otp_brand, message=a.message,
-                                    details=a.details, reference=a.reference)  # fmt: skip
-                receipts = status_url(base, provider.name, "message", a.id, index)
-                provider_id = provider.send_sms(a.to, body, status_url=receipts)
-            else:
-                provider_id = provider.place_call(
-                    a.to, answer_url=answer_url(base, provider.name, a.id, index),
-                    status_url=status_url(base, provider.name, "call", a.id, index),
-                )  # fmt: skip
-        except ProviderError as exc:
-            event("send.failed", None, approval=a.id, provider=provider.name, channel=attempt.channel, error=str(exc))
-            a = self._apply(a, SendResult(index, error=str(exc))).approval
-            following = self.codes.failover(attempt.channel, provider.name, exc)
-            if following is None or not a.pending:
-                return a
-            now = round(self.codes.clock(), 3)
-            retry = Attempt(attempt.send_no, attempt.channel, following, SendStatus.QUEUED, now)
-            added = self._save_attempts(a, (*a.attempts, retry))
-            return self._deliver(added, len(added.attempts) - 1)
-        event("send.accepted", None, approval=a.id, provider=provider.name, channel=attempt.channel,
-              provider_id=provider_id)  # fmt: skip
-        return self._apply(a, SendResult(index, provider_id)).approval
+        text = ""
+        if attempt.channel == Channel.SMS:
+            text = approval_sms(a.locale, brand=a.brand or self.settings.otp_brand, message=a.message,
+                                details=a.details, reference=a.reference)  # fmt: skip
+        sent = self.codes.send_attempt(attempt, a.to, a.id, index, text)
+        if sent.provider_id is not None:
+            return self._apply(a, SendResult(index, sent.provider_id)).approval
+        a = self._apply(a, SendResult(index, error=sent.error)).approval
+        if sent.next_provider is None or not a.pending:
+            return a
+        now = round(self.codes.clock(), 3)
+        retry = Attempt(attempt.send_no, attempt.channel, sent.next_provider, SendStatus.QUEUED, now)
+        added = self._save_attempts(a, (*a.attempts, retry))
+        return self._deliver(added, len(added.attempts) - 1)
 
     def _save_attempts(self, a: Approval, attempts: tuple[Attempt, ...]) -> Approval:
         saved = self.store.approval_save(a.with_changes(attempts=attempts), a)

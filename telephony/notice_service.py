@@ -9,7 +9,7 @@ event written in the same step. The rules of a notice itself are `notices.py`.
 from __future__ import annotations
 
 from telephony.approvals import SendResult, first_attempt
-from telephony.errors import InvalidRequest, NotFound, ProviderError, StoreUnavailable
+from telephony.errors import InvalidRequest, NotFound, StoreUnavailable
 from telephony.events import event
 from telephony.limits import CreateNotice, Origin
 from telephony.models import Attempt, Channel, SendStatus
@@ -18,7 +18,6 @@ from telephony.notices import KEPT_FOR, NOTICE_ID, Notice, NoticeEvent, NoticeKi
 from telephony.phone import mask
 from telephony.providers import StatusReport
 from telephony.service import SAVE_RETRIES, VerificationService
-from telephony.urls import status_url
 from telephony.wording import LOCALES, locale_for
 
 KINDS = tuple(NoticeKind)
@@ -68,21 +67,14 @@ class NoticeService:
 
     def _deliver(self, n: Notice, index: int) -> Notice:
         """Send attempt `index`, failing over along the SMS providers as codes do."""
-        attempt = n.attempts[index]
-        provider = self.codes.providers[attempt.provider]
         body = notice_sms(n.locale, n.kind, brand=n.brand or self.settings.otp_brand)
-        receipts = status_url(self.settings.public_base_url, provider.name, "message", n.id, index)
-        try:
-            provider_id = provider.send_sms(n.to, body, status_url=receipts)
-        except ProviderError as exc:
-            event("send.failed", None, notice=n.id, provider=provider.name, channel=Channel.SMS, error=str(exc))
-            following = self.codes.failover(Channel.SMS, provider.name, exc)
-            now = round(self.codes.clock(), 3)
-            retry = Attempt(1, Channel.SMS, following, SendStatus.QUEUED, now) if following else None
-            n = self._apply(n, SendFailed(index, str(exc), retry)).notice
-            return self._deliver(n, len(n.attempts) - 1) if retry else n
-        event("send.accepted", None, notice=n.id, provider=provider.name, channel=Channel.SMS, provider_id=provider_id)
-        return self._apply(n, SendResult(index, provider_id)).notice
+        sent = self.codes.send_attempt(n.attempts[index], n.to, n.id, index, body)
+        if sent.provider_id is not None:
+            return self._apply(n, SendResult(index, sent.provider_id)).notice
+        now = round(self.codes.clock(), 3)
+        retry = Attempt(1, Channel.SMS, sent.next_provider, SendStatus.QUEUED, now) if sent.next_provider else None
+        n = self._apply(n, SendFailed(index, sent.error, retry)).notice
+        return self._deliver(n, len(n.attempts) - 1) if retry else n
 
     def _apply(self, n: Notice, change: NoticeEvent) -> NoticeStep:
         """Step on the freshest copy and compare-and-set; on a conflict reload and step again."""

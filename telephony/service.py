@@ -63,7 +63,17 @@ from telephony.limits import (
     Write,
     check_destination,
 )
-from telephony.models import ID_PATTERN, PURPOSES, Channel, Mode, SendStatus, Status, Verification, pending_scope
+from telephony.models import (
+    ID_PATTERN,
+    PURPOSES,
+    Attempt,
+    Channel,
+    Mode,
+    SendStatus,
+    Status,
+    Verification,
+    pending_scope,
+)
 from telephony.phone import InvalidPhoneNumber, mask, parse_e164, region_of
 from telephony.providers import Provider, StatusReport
 from telephony.providers.fixed import NAME as TEST_PROVIDER
@@ -106,6 +116,15 @@ class StartOptions:
 
 
 NO_OPTIONS = StartOptions()
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a provider answered one attempt: its id, or the error and the provider to try next."""
+
+    provider_id: str | None
+    error: str = ""
+    next_provider: str | None = None
 
 
 class VerificationService:
@@ -504,16 +523,35 @@ class VerificationService:
         return chain[position + 1] if exc.transient and position + 1 < len(chain) else None
 
     def _deliver(self, v: Verification, index: int) -> Verification:
-        attempt = v.attempts[index]
+        text = self._sms_text(v) if v.attempts[index].channel == Channel.SMS else ""
+        sent = self.send_attempt(v.attempts[index], v.to, v.id, index, text, about=v)
+        if sent.provider_id is None:
+            return self._act(self._apply(v, SendFailed(index, sent.error, sent.next_provider)))
+        return self._act(self._apply(v, SendAccepted(index, sent.provider_id)))
+
+    def send_attempt(
+        self, attempt: Attempt, to: str, resource_id: str, index: int, text: str, *, about: Verification | None = None
+    ) -> Sent:
+        """Hand attempt `index` of a verification, approval or notice to its provider: an SMS of
+        `text`, or a call whose answer URL names the resource; receipts come back to its status URL.
+        A refusal says which provider of the channel's chain to try next (a transient failure)."""
         provider = self.providers[attempt.provider]
+        base = self.settings.public_base_url
+        named: dict[str, Any] = {} if about is not None else {"resource": resource_id, "to": mask(to)}
         try:
-            provider_id = self._send(provider, v, index)
+            if attempt.channel == Channel.SMS:
+                receipts = status_url(base, provider.name, "message", resource_id, index)
+                provider_id = provider.send_sms(to, text, status_url=receipts)
+            else:
+                provider_id = provider.place_call(
+                    to, answer_url=answer_url(base, provider.name, resource_id, index),
+                    status_url=status_url(base, provider.name, "call", resource_id, index),
+                )  # fmt: skip
         except ProviderError as exc:
-            event("send.failed", v, provider=provider.name, channel=attempt.channel, error=str(exc))
-            following = self.failover(attempt.channel, provider.name, exc)
-            return self._act(self._apply(v, SendFailed(index, str(exc), following)))
-        event("send.accepted", v, provider=provider.name, channel=attempt.channel, provider_id=provider_id)
-        return self._act(self._apply(v, SendAccepted(index, provider_id)))
+            event("send.failed", about, provider=provider.name, channel=attempt.channel, error=str(exc), **named)
+            return Sent(None, str(exc), self.failover(attempt.channel, provider.name, exc))
+        event("send.accepted", about, provider=provider.name, channel=attempt.channel, provider_id=provider_id, **named)
+        return Sent(provider_id)
 
     def _delivered(self, v: Verification) -> Verification:
         """The API's answer after a send: 502 when every attempt of the newest send failed, with
@@ -523,21 +561,12 @@ class VerificationService:
             raise ProviderFailed("Every provider for this channel failed; try again later.", verification=v)
         return v
 
-    def _send(self, provider: Provider, v: Verification, index: int) -> str:
-        base = self.settings.public_base_url
-        if v.attempts[index].channel == Channel.SMS:
-            code = self.vault.open(v.id, v.sealed)
-            s = self.settings
-            body = sms_body(
-                v.locale, brand=v.brand or s.otp_brand, code=code, ttl=s.otp_ttl, webotp_domain=s.webotp_domain,
-                amount=v.amount, payee=v.payee, app_hash=v.app_hash, purpose=v.purpose,
-            )  # fmt: skip
-            return provider.send_sms(v.to, body, status_url=status_url(base, provider.name, "message", v.id, index))
-        return provider.place_call(
-            v.to,
-            answer_url=answer_url(base, provider.name, v.id, index),
-            status_url=status_url(base, provider.name, "call", v.id, index),
-        )
+    def _sms_text(self, v: Verification) -> str:
+        s = self.settings
+        return sms_body(
+            v.locale, brand=v.brand or s.otp_brand, code=self.vault.open(v.id, v.sealed), ttl=s.otp_ttl,
+            webotp_domain=s.webotp_domain, amount=v.amount, payee=v.payee, app_hash=v.app_hash, purpose=v.purpose,
+        )  # fmt: skip
 
 
 def parse_purpose(purpose: object) -> str:
