@@ -169,6 +169,28 @@ def first_delivery(client) -> dict:
     return listed[0]["delivery"] if listed else {}
 
 
+def two_workers(config: dict[str, str], receiver: Receiver, expected: int) -> None:
+    """Two worker processes' loops (apps of their own) until `expected` events arrived, and a while
+    longer so that a duplicate would show."""
+    stop = threading.Event()
+
+    def run(app: Flask) -> None:
+        while not stop.is_set():
+            work(app)
+            stop.wait(0.02)  # as `flask otp worker` waits when idle (a tight loop would starve the others)
+
+    threads = [threading.Thread(target=run, args=(create_app(config),)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len({h.headers["webhook-id"] for h in receiver.at("/hook")}) < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join()
+
+
 # --- each change makes exactly one delivered event ------------------------------------------------
 
 
@@ -379,28 +401,10 @@ def test_a_change_whose_event_cannot_be_written_is_not_made(redis_url: str) -> N
 def test_two_workers_deliver_each_event_once(redis_url: str, receiver: Receiver) -> None:
     config = {**BASE_CONFIG, **LIMITS_OFF, "REDIS_URL": redis_url, "WEBHOOK_URL": receiver.url,
               "WEBHOOK_SECRET": SECRET, "WEBHOOK_RETRY_SCHEDULE": FAST}  # fmt: skip
-    web, worker_a, worker_b = create_app(config), create_app(config), create_app(config)
-    client = web.test_client()
+    client = create_app(config).test_client()
     for i in range(30):
-        v = start(client, f"+1415555{i:04d}")
-        client.post(f"/v1/verifications/{v['id']}/cancel")
-    stop = threading.Event()
-
-    def run(app: Flask) -> None:
-        while not stop.is_set():
-            work(app)
-            stop.wait(0.02)  # as `flask otp worker` waits when idle (a tight loop would starve the others)
-
-    threads = [threading.Thread(target=run, args=(a,)) for a in (worker_a, worker_b)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 20
-    while len(receiver.at("/hook")) < 30 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)  # time for a duplicate to show, were there one
-    stop.set()
-    for t in threads:
-        t.join()
+        canceled(client, f"+1415555{i:04d}")
+    two_workers(config, receiver, 30)
     ids = [h.headers["webhook-id"] for h in receiver.at("/hook")]
     assert len(ids) == 30 and len(set(ids)) == 30
     assert all(h.verified()["type"] == "verification.canceled" for h in receiver.at("/hook"))
@@ -615,26 +619,9 @@ def test_two_workers_never_send_one_event_at_once_to_a_slow_receiver(
     receiver.delay = 0.3
     config = {**BASE_CONFIG, **LIMITS_OFF, "REDIS_URL": redis_url, "WEBHOOK_URL": receiver.url,
               "WEBHOOK_SECRET": SECRET, "WEBHOOK_RETRY_SCHEDULE": "3000"}  # fmt: skip
-    web, worker_a, worker_b = create_app(config), create_app(config), create_app(config)
-    client = web.test_client()
+    client = create_app(config).test_client()
     for i in range(40):
         canceled(client, f"+1415555{i:04d}")
-    stop = threading.Event()
-
-    def run(app: Flask) -> None:
-        while not stop.is_set():
-            work(app)
-            stop.wait(0.02)  # as `flask otp worker` waits when idle (a tight loop would starve the others)
-
-    threads = [threading.Thread(target=run, args=(a,)) for a in (worker_a, worker_b)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 30
-    while len({h.headers["webhook-id"] for h in receiver.at("/hook")}) < 40 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.0)
-    stop.set()
-    for t in threads:
-        t.join()
+    two_workers(config, receiver, 40)
     ids = [h.headers["webhook-id"] for h in receiver.at("/hook")]
     assert len(set(ids)) == 40 and len(ids) == 40, "an event was sent twice"
