@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from telephony.wording import words
-
 
 @dataclass(frozen=True)
 class ApprovalWording:
@@ -135,8 +133,3 @@ def approval_reply(locale: str, name: str, *, brand: str) -> str:
     text: str = getattr(approval_words(locale), name)
     return text.format(brand=brand)
 
-
-def call_language(locale: str) -> tuple[str, str]:
-    """(language, voice) for the call's text-to-speech: the codes' own."""
-    w = words(locale)
-    return w.language, w.voice

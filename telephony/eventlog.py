@@ -107,7 +107,6 @@ class Delivery:
     last_status: int | None = None  # the receiver's HTTP status; None: no answer (timeout, refused)
     next_attempt_at: float | None = None
     error: str = ""
-    delivered_at: float | None = None
 
     @property
     def final(self) -> bool:
@@ -122,7 +121,7 @@ class Delivery:
         return cls(
             status=DeliveryStatus(data.get("status", "pending")), attempts=int(data.get("attempts", 0)),
             last_status=data.get("last_status"), next_attempt_at=data.get("next_attempt_at"),
-            error=data.get("error", ""), delivered_at=data.get("delivered_at"),
+            error=data.get("error", ""),
         )  # fmt: skip
 
 
@@ -140,10 +139,6 @@ class Claim:
         return self.key.partition("|")[2]
 
 
-def delivery_key(event_id: str, target: str) -> str:
-    return f"{event_id}|{target}"
-
-
 def outcome(
     before: Delivery, status: int | None, error: str, now: float, *,
     schedule: tuple[float, ...] = RETRY_SCHEDULE, retry_after: float | None = None,
@@ -156,7 +151,7 @@ def outcome(
     wait), and fails once the schedule is spent. Redirects are not followed: a 3xx is a failure."""
     attempts = before.attempts + 1
     if status is not None and 200 <= status < 300:
-        return Delivery(DeliveryStatus.DELIVERED, attempts, status, delivered_at=now)
+        return Delivery(DeliveryStatus.DELIVERED, attempts, status)
     why = error or f"HTTP {status}"
     if status == 410 or attempts > len(schedule):
         return Delivery(DeliveryStatus.FAILED, attempts, status, error=why[:200])

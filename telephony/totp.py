@@ -72,10 +72,6 @@ def code_at_step(secret: str, step: int, config: Config = DEFAULT) -> str:
     return str(number % 10**config.digits).zfill(config.digits)
 
 
-def code_at(secret: str, now: float, config: Config = DEFAULT) -> str:
-    return code_at_step(secret, step_at(now, config), config)
-
-
 def matching_step(secret: str, code: str, now: float, config: Config = DEFAULT) -> int | None:
     """The step whose code `code` is, among the current one and `config.skew` either side; None when
     none is. Every candidate is compared, each in constant time, so the time taken says nothing about

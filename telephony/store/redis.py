@@ -172,13 +172,9 @@ class RedisStore:
         self, v: Verification, previous: Verification | None = None, event: str | None = None
     ) -> Verification | None:
         saved = v.with_changes(version=v.version + 1)
-        tag = tag_of(v.id)
-        args = [str(v.version), event or "", v.id, *_changed(saved, previous)]
-        if not self._run("save", [keys.verification(v.id), *_outbox_keys(tag)], args):
-            return None
-        if event:
-            self._hint(tag, 0)
-        return saved
+        before = to_record(previous) if previous is not None else {}
+        changed = self._compare_and_set(keys.verification(v.id), v.id, v.version, before, to_record(saved), event)
+        return saved if changed else None
 
     @_fail_closed
     def check(
@@ -280,7 +276,7 @@ class RedisStore:
             number_keys.append(keys.verification(write.verification.id))
             cfg.update(mode="save", version=str(write.verification.version))
             saved = write.verification.with_changes(version=write.verification.version + 1)
-            fields = _changed(saved, write.previous)
+            fields = _changed(to_record(write.previous), to_record(saved))
         outcome, ms, *times = self._run("admit_number", number_keys, [json.dumps(cfg), *fields])
         if outcome != Outcome.OK:
             return Admission(Outcome(outcome), _seconds(int(ms)) if ms else 0)
@@ -463,7 +459,7 @@ class RedisStore:
         self, key: str, resource: str, version: int, before: dict[str, str], after: dict[str, str], event: str | None
     ) -> bool:
         """save.lua on a record's changed fields, with the event the change makes (then hinted to the worker)."""
-        fields = [item for k, val in after.items() if before.get(k) != val for item in (k, val)]
+        fields = _changed(before, after)
         tag = tag_of(resource)
         if not self._run("save", [key, *_outbox_keys(tag)], [str(version), event or "", resource, *fields]):
             return False
@@ -662,13 +658,9 @@ class RedisStore:
             return False
 
 
-def _changed(saved: Verification, previous: Verification | None) -> list[str]:
-    """The record's fields as field, value, ...: only what changed since `previous` (the version always does)."""
-    record = to_record(saved)
-    if previous is not None:
-        before = to_record(previous)
-        record = {k: value for k, value in record.items() if before.get(k) != value}
-    return [item for pair in record.items() for item in pair]
+def _changed(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """A record's fields as field, value, ...: only what changed since `before` (the version always does)."""
+    return [item for k, value in after.items() if before.get(k) != value for item in (k, value)]
 
 
 def _seconds(ms: int) -> int:
