@@ -108,3 +108,19 @@ def test_production_says_at_start_up_how_many_test_numbers_are_set(caplog: pytes
         create_app(config, store=MemoryStore())
     assert "event=test_numbers.configured count=2" in caplog.text
     assert "123456" not in caplog.text and "+14155550190" not in caplog.text  # how many, not which
+
+
+@pytest.mark.parametrize(("to", "neighbour_refused"), [("+14155550190", False), ("+14155550192", True)])
+def test_test_numbers_count_nowhere_in_the_sms_pumping_statistics(
+    make_app: Callable[..., Flask], to: str, neighbour_refused: bool
+) -> None:
+    """Sends that are never approved trip the prefix's pumping guard; a test number's do not (its
+    prefix's neighbours go on getting codes). The ordinary number beside it shows the guard is on."""
+    limits = {k: v for k, v in LIMITS_OFF.items() if not k.startswith("OTP_PUMPING")}
+    client = make_app(**limits, OTP_TEST_NUMBERS="+14155550190=123456", OTP_PUMPING_MIN_SENDS="3",
+                      OTP_PUMPING_MIN_RATIO="0.5").test_client()  # fmt: skip
+    for _ in range(3):
+        v = start(client, to=to)
+        assert client.post(f"/v1/verifications/{v['id']}/cancel").status_code == 200
+    neighbour = client.post("/v1/verifications", json={"to": "+14155550199"})
+    assert (neighbour.status_code == 429) is neighbour_refused, neighbour.get_json()
