@@ -625,3 +625,44 @@ def test_two_workers_never_send_one_event_at_once_to_a_slow_receiver(
     two_workers(config, receiver, 40)
     ids = [h.headers["webhook-id"] for h in receiver.at("/hook")]
     assert len(set(ids)) == 40 and len(ids) == 40, "an event was sent twice"
+
+
+# --- the schedule itself (pure) ---------------------------------------------------------------------
+
+
+def test_the_retry_schedule_is_the_contracts_with_jitter_then_failed() -> None:
+    from random import Random
+
+    from telephony.eventlog import RETRY_SCHEDULE, Delivery, DeliveryStatus, outcome
+
+    assert RETRY_SCHEDULE == (5, 300, 1800, 7200, 18000, 36000, 36000)  # about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h
+    d, now, waits = Delivery(), 1000.0, []
+    for expected in RETRY_SCHEDULE:
+        d = outcome(d, 500, "", now, rng=Random(len(waits)))
+        assert d.status == DeliveryStatus.PENDING and d.next_attempt_at is not None
+        wait = d.next_attempt_at - now
+        assert 0.8 * expected <= wait <= 1.2 * expected and d.last_status == 500
+        waits.append(wait / expected)
+    assert len(set(waits)) > 1  # jittered, not in step
+    last = outcome(d, None, "no answer within 10 s", now)
+    assert (last.status, last.attempts, last.last_status, last.error) == (DeliveryStatus.FAILED, 8, None, "no answer within 10 s")
+    assert outcome(Delivery(), 204, "", now).status == DeliveryStatus.DELIVERED
+    assert outcome(Delivery(), 410, "", now).status == DeliveryStatus.FAILED  # gone: no retry
+    assert outcome(Delivery(), 302, "", now).status == DeliveryStatus.PENDING  # a redirect is a failure, retried
+    slow = outcome(Delivery(), 429, "", now, retry_after=600)
+    assert slow.next_attempt_at == now + 600  # a longer Retry-After is honoured…
+    capped = outcome(Delivery(), 429, "", now, retry_after=10**9)
+    assert capped.next_attempt_at == now + max(RETRY_SCHEDULE)  # …up to the longest wait
+
+
+@pytest.mark.parametrize("bad", ["", " ", "x", "0", "5,-1", ",".join(["1"] * 21)])
+def test_the_retry_schedule_setting_is_checked(bad: str) -> None:
+    from telephony.config import load_settings
+    from telephony.errors import ConfigError
+
+    base = {"APP_ENV": "test", "SECRET_KEY": "test-secret-key-0123456789"}
+    if not bad.strip():  # empty: the contract's schedule
+        assert load_settings({**base, "WEBHOOK_RETRY_SCHEDULE": bad}).webhook_retry_schedule[0] == 5
+        return
+    with pytest.raises(ConfigError, match="WEBHOOK_RETRY_SCHEDULE"):
+        load_settings({**base, "WEBHOOK_RETRY_SCHEDULE": bad})
