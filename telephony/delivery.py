@@ -67,12 +67,15 @@ class Deliverer:
         self.http = session(settings.webhook_private_allowed)
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="otp-deliver")
 
-    def targets(self, e: Event) -> list[str]:
-        """WEBHOOK_URL, when set, and each enabled webhook of the event's /v2 service that asked for it."""
+    def targets(self, e: Event, webhooks: dict[str, list[dict[str, Any]]] | None = None) -> list[str]:
+        """WEBHOOK_URL, when set, and each enabled webhook of the event's /v2 service that asked for it.
+        `webhooks` keeps each service's webhooks read once for a batch of events."""
         found = [MAIN_TARGET] if self.settings.webhook_url else []
         if e.service:
-            for text in self.store.doc_list("webhook", e.service):
-                doc = json.loads(text)
+            known = webhooks if webhooks is not None else {}
+            if e.service not in known:
+                known[e.service] = [json.loads(text) for text in self.store.doc_list("webhook", e.service)]
+            for doc in known[e.service]:
                 if doc.get("status") == "enabled" and ({"*", e.type} & set(doc.get("event_types", []))):
                     found.append(doc["sid"])
         return found
@@ -82,7 +85,8 @@ class Deliverer:
 
         No more are claimed than the pool attempts at once (`limit` at most WORKERS): every claim
         starts right away, well inside its lease, so no other worker can take one still to be sent."""
-        for e in self.store.collect_events(self.targets):
+        webhooks: dict[str, list[dict[str, Any]]] = {}  # read once per round, not once per event
+        for e in self.store.collect_events(lambda e: self.targets(e, webhooks)):
             event("event.created", type=e.type, resource=e.resource, event_id=e.id)
         claimed_at = time.monotonic()
         claims = self.store.claim_deliveries(LEASE, min(limit, WORKERS))
